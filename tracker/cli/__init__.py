@@ -1,0 +1,67 @@
+"""The ``mctrack`` command line. Each subcommand lives in its own module with ``register(subparsers)``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+__all__ = ["main"]
+
+# (module, subcommand) in help order; each module defines register(subparsers) that sets func=run(args)->int.
+_SUBCOMMANDS = [
+    "replay",
+    "eval",
+    "bench",
+    "export",
+    "run",
+    "worker",
+    "hub",
+    "query",
+    "status",
+    "config",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mctrack",
+        description="Multi-camera person tracking with one global identity per person (see README.md).",
+    )
+    parser.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="override logging.level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in _SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"tracker.cli.{name}_cmd")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"tracker.cli.{name}_cmd":
+                continue  # subcommand not built in this version
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tracker.config import ConfigError
+    from tracker.logs import setup_logging
+    from streams.base import SourceError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level or "INFO")
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, SourceError, FileNotFoundError) as exc:
+        logging.getLogger("mctrack").error("%s", exc)
+        print(f"mctrack: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mctrack: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

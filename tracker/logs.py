@@ -1,0 +1,53 @@
+"""Logging set-up: one logger per module, camera id on every line, credentials redacted everywhere."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+__all__ = ["redact", "setup_logging", "set_camera_id", "RedactingFormatter"]
+
+# scheme://user:password@host  or  scheme://:password@host  -> scheme://user:***@host
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+_PASSWORD_KV = re.compile(r"(?i)\b(password|passwd|pwd|secret|token)=([^&\s]+)")
+
+_camera_id = "-"
+
+
+def redact(text: str) -> str:
+    """Hide passwords in URLs (``rtsp://user:pass@`` -> ``rtsp://user:***@``) and ``password=`` pairs."""
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    return _PASSWORD_KV.sub(lambda m: f"{m.group(1)}=***", text)
+
+
+def set_camera_id(camera_id: str) -> None:
+    """Tag every following log line of this process with the camera id (one worker process per camera)."""
+    global _camera_id
+    _camera_id = camera_id
+
+
+class _CameraFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "camera"):
+            record.camera = _camera_id
+        return True
+
+
+class RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def setup_logging(level: str = "INFO") -> None:
+    root = logging.getLogger()
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s [%(camera)s] %(name)s: %(message)s"))
+    handler.addFilter(_CameraFilter())
+    for h in list(root.handlers):
+        if getattr(h, "_mctrack", False):
+            root.removeHandler(h)
+    handler._mctrack = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("ultralytics", "urllib3", "PIL", "matplotlib"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
