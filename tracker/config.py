@@ -159,6 +159,22 @@ class CameraConfig:
 
 
 @dataclass
+class SourceConfig:
+    realtime: bool = _f(False, "Replay files at their own fps like a live camera (newest frame kept, late frames "
+                        "dropped). Off: every frame of a file is processed (evaluation).")
+    open_timeout_s: float = _f(10.0, "Timeout for opening a stream.", lo=0.0, hi=600.0, lo_open=True)
+    read_timeout_s: float = _f(5.0, "A live stream that delivers no frame for this long is treated as stalled "
+                               "and reconnected.", lo=0.0, hi=600.0, lo_open=True)
+    reconnect_initial_backoff_s: float = _f(0.5, "First reconnect delay; doubles up to the maximum, with jitter.",
+                                            lo=0.0, hi=600.0, lo_open=True)
+    reconnect_max_backoff_s: float = _f(10.0, "Longest reconnect delay.", lo=0.0, hi=3600.0, lo_open=True)
+    reconnect_jitter: float = _f(0.2, "Random +/- fraction applied to each reconnect delay.", lo=0.0, hi=1.0)
+    rtsp_transport: Literal["tcp", "udp"] = _f("tcp", "RTSP transport (tcp survives lossy networks better).")
+    default_fps: float = _f(25.0, "Frame rate assumed when a source does not report one.", lo=0.0, hi=1000.0,
+                            lo_open=True)
+
+
+@dataclass
 class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _f("INFO", "Log level.")
 
@@ -170,6 +186,7 @@ class Config:
     reid: ReidConfig = _f(None, "Re-ID appearance model.", factory=ReidConfig)
     kalman: KalmanConfig = _f(None, "Kalman filter noise model.", factory=KalmanConfig)
     tracker: TrackerConfig = _f(None, "Per-camera association and track lifecycle.", factory=TrackerConfig)
+    source: SourceConfig = _f(None, "Video sources (files, image folders, RTSP, webcams).", factory=SourceConfig)
     output: OutputConfig = _f(None, "Replay output.", factory=OutputConfig)
     redis: RedisConfig = _f(None, "Redis connection.", factory=RedisConfig)
     logging: LoggingConfig = _f(None, "Logging.", factory=LoggingConfig)

@@ -1,0 +1,36 @@
+"""What a camera worker reports per confirmed track and frame (the hub's input)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["TrackletUpdate"]
+
+
+@dataclass(frozen=True)
+class TrackletUpdate:
+    """One confirmed local track in one frame.
+
+    Attributes:
+        camera_id: camera name.
+        local_id: the per-camera track id (unique within the camera for the worker's life).
+        frame_index: 1-based frame index of the camera.
+        timestamp_s: frame time in seconds (media time for replays, wall clock for live).
+        xyxy: (4,) float box in camera pixels.
+        confidence: detector score of the matched detection.
+        embedding: (D,) float32 L2-normalised Re-ID feature of this frame's detection, or None when the
+            worker did not compute/attach one this frame (publish cadence, tiny crop, Re-ID off).
+        embedding_quality: score in [0, 1] of how trustworthy the embedding is (detector confidence times
+            un-occludedness); 0 when embedding is None.
+    """
+
+    camera_id: str
+    local_id: int
+    frame_index: int
+    timestamp_s: float
+    xyxy: np.ndarray
+    confidence: float
+    embedding: np.ndarray | None = None
+    embedding_quality: float = 0.0
