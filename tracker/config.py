@@ -128,6 +128,11 @@ class TrackerConfig:
                                 "of one global assignment.")
     ema_alpha: float = _f(0.9, "Track appearance is an exponential moving average: f = a*f + (1-a)*new.",
                           lo=0.0, hi=1.0, hi_open=True)
+    appearance_update_max_iou: float = _f(0.4, "A detection overlapping another one by more than this IoU is "
+                                          "occluded: it still updates the track's position but not its "
+                                          "appearance.", lo=0.0, hi=1.0)
+    output_box: Literal["detection", "filtered"] = _f("detection", "Box written for a matched track: the "
+                                                      "detector's box or the Kalman posterior.")
     gallery_size: int = _f(30, "Embeddings kept per track (bounded gallery, newest kept).", lo=1, hi=10000)
     max_history: int = _f(300, "Box history kept per track (bounded).", lo=1, hi=1_000_000)
 

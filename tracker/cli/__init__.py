@@ -19,6 +19,7 @@ _SUBCOMMANDS = [
     "worker",
     "hub",
     "query",
+    "hub_bench",
     "status",
     "config",
 ]

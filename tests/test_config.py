@@ -1,0 +1,96 @@
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tracker.config import Config, ConfigError, config_from_dict, config_to_dict, load_config
+from tracker.config_yaml import render_default_yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_default_yaml_is_in_sync_with_the_code():
+    text = (REPO / "config" / "default.yaml").read_text()
+    assert text == render_default_yaml(), "regenerate: mctrack config --defaults > config/default.yaml"
+    assert config_to_dict(load_config(REPO / "config" / "default.yaml")) == config_to_dict(Config())
+
+
+def test_every_field_has_a_description():
+    from tracker.config import describe_config
+
+    missing = [key for key, _, help_text in describe_config() if not help_text]
+    assert missing == []
+
+
+def test_shipped_configs_validate():
+    for path in (REPO / "config").glob("*.yaml"):
+        load_config(path)
+
+
+def test_overrides_are_typed_from_yaml():
+    cfg = load_config(None, ["tracker.max_age_s=5", "reid.enabled=false", "detector.weights=/x/y.onnx"])
+    assert cfg.tracker.max_age_s == 5.0 and cfg.reid.enabled is False and cfg.detector.weights == "/x/y.onnx"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("tracker.max_cosine_distance=3", "tracker.max_cosine_distance = 3.0 is out of range: allowed 0 <= value <= 2"),
+    ("tracker.n_init_frames=0", "allowed 1 <= value <= 1000"),
+    ("tracker.n_init_frames=2.5", "tracker.n_init_frames must be an integer"),
+    ("reid.enabled=maybe", "reid.enabled must be true or false"),
+    ("tracker.max_cosin_distance=0.2", "did you mean 'max_cosine_distance'"),
+    ("clahe.detector_input=sometimes", "use one of 'never', 'dark', 'always'"),
+    ("nosuchsection.key=1", "unknown key 'nosuchsection'"),
+    ("tracker=5", "tracker must be a mapping"),
+    ("tracker.max_age_s=.nan", "is not a finite number"),
+    ("tracker.new_track_score_threshold=0.2", "must be >= tracker.high_score_threshold"),
+    ("justakey", "expected section.key=value"),
+])
+def test_errors_name_the_key_and_the_allowed_range(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    assert message in str(err.value)
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tracker: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("42\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(scalar)
+
+
+def test_cameras_are_validated():
+    cfg = config_from_dict({"cameras": [{"name": "door-1", "source": "rtsp://h/s"}]})
+    assert cfg.cameras[0].name == "door-1"
+    with pytest.raises(ConfigError, match="duplicate camera name"):
+        config_from_dict({"cameras": [{"name": "a", "source": "x"}, {"name": "a", "source": "y"}]})
+    with pytest.raises(ConfigError, match=r"cameras\[0\].name"):
+        config_from_dict({"cameras": [{"name": "bad name!", "source": "x"}]})
+
+
+_yaml_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=12,
+)
+_sections = st.sampled_from(["detector", "clahe", "reid", "kalman", "tracker", "source", "output", "redis",
+                             "logging", "cameras", "other"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_sections, _yaml_values, max_size=4))
+def test_fuzz_loader_only_raises_config_error(data):
+    """Whatever YAML-shaped data comes in, the loader returns a Config or raises ConfigError — never crashes."""
+    try:
+        cfg = config_from_dict(data)
+    except ConfigError:
+        return
+    assert isinstance(cfg, Config)
+    yaml.safe_dump(config_to_dict(cfg))

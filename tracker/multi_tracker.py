@@ -1,0 +1,204 @@
+"""Per-camera multi-object tracker: Kalman prediction, appearance + motion association, track lifecycle.
+
+Per frame (detections already carry Re-ID embeddings where computed):
+
+1. Predict every track one frame ahead.
+2. Confirmed tracks x high-score detections: cost = w * cosine + (1 - w) * (1 - IoU), gated by the
+   Mahalanobis distance and an appearance threshold (DeepSORT/StrongSORT); Hungarian assignment, or DeepSORT's
+   matching cascade when configured.
+3. Tentative tracks and confirmed tracks seen in the previous frame x remaining high-score detections, on IoU.
+4. Confirmed tracks seen in the previous frame x low-score detections, on IoU (ByteTrack's second pass:
+   keeps people through partial occlusion when the detector is unsure).
+5. Unmatched tentative tracks are deleted, confirmed ones after ``max_age``; unmatched confident detections
+   start tentative tracks, confirmed after ``n_init`` consecutive hits.
+
+No cv2, models or Redis here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tracker.assignment import linear_assignment, matching_cascade
+from tracker.boxes import iou_matrix, xyxy_to_xyah
+from tracker.config import KalmanConfig, TrackerConfig
+from tracker.costs import INFEASIBLE, cosine_distance, fuse_costs, iou_distance
+from tracker.detections import Detections
+from tracker.kalman import KalmanModel
+from tracker.track import BoxRecord, Track
+
+__all__ = ["MultiObjectTracker", "TrackOutput", "TrackerStep"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrackOutput:
+    """A confirmed track updated in this frame.
+
+    xyxy: (4,) box; embedding: (D,) this frame's detection feature or None; overlap_iou: the largest IoU of
+    its detection with any other detection (an occlusion proxy).
+    """
+
+    track_id: int
+    xyxy: np.ndarray
+    confidence: float
+    embedding: np.ndarray | None
+    overlap_iou: float
+
+
+@dataclass
+class TrackerStep:
+    """Result of one ``update``: confirmed tracks of this frame, and the boxes newly confirmed tracks had
+    while tentative (for offline output)."""
+
+    outputs: list[TrackOutput] = field(default_factory=list)
+    backfill: list[tuple[int, BoxRecord]] = field(default_factory=list)  # (track_id, record)
+    deleted_ids: list[int] = field(default_factory=list)
+
+
+class MultiObjectTracker:
+    """Tracks people in one camera.
+
+    Args:
+        cfg: tracker tunables. kalman_cfg: Kalman noise model. fps: the camera's frame rate (turns
+        ``max_age_s`` into frames).
+    """
+
+    def __init__(self, cfg: TrackerConfig, kalman_cfg: KalmanConfig | None = None, fps: float = 25.0) -> None:
+        if fps <= 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        self.cfg = cfg
+        self.kf = KalmanModel(kalman_cfg)
+        self.fps = fps
+        self.max_age_frames = max(1, int(round(cfg.max_age_s * fps)))
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    # ------------------------------------------------------------------------------------------------------
+    def update(self, detections: Detections, frame_index: int) -> TrackerStep:
+        """Advance one frame. detections: this frame's (N) detections (embeddings optional)."""
+        cfg = self.cfg
+        for t in self.tracks:
+            t.predict(self.kf)
+
+        n = len(detections)
+        feats = detections.embeddings if detections.has_embeddings else None
+        overlap = self._max_overlap(detections.xyxy)
+        high = [i for i in range(n) if detections.confidence[i] >= cfg.high_score_threshold]
+        low = [i for i in range(n) if detections.confidence[i] < cfg.high_score_threshold]
+
+        confirmed = [k for k, t in enumerate(self.tracks) if t.is_confirmed]
+        tentative = [k for k, t in enumerate(self.tracks) if t.is_tentative]
+
+        # 2. appearance + motion for confirmed tracks
+        matches: list[tuple[int, int]] = []
+        unmatched_confirmed = confirmed
+        unmatched_high = high
+        if confirmed and high:
+            cost = self._fused_cost(confirmed, detections, high, feats)
+            if cfg.matching_cascade:
+                ages = [self.tracks[k].time_since_update for k in confirmed]
+                m, um_r, um_c = matching_cascade(cost, INFEASIBLE - 1, ages, self.max_age_frames)
+            else:
+                m, um_r, um_c = linear_assignment(cost, INFEASIBLE - 1)
+            matches += [(confirmed[r], high[c]) for r, c in m]
+            unmatched_confirmed = [confirmed[r] for r in um_r]
+            unmatched_high = [high[c] for c in um_c]
+
+        # 3. IoU for tentative + just-missed confirmed tracks vs remaining high-score detections
+        recent = [k for k in unmatched_confirmed if self.tracks[k].time_since_update == 1]
+        m, um_rows, unmatched_high = self._iou_match(tentative + recent, detections, unmatched_high,
+                                                     cfg.max_iou_distance)
+        matches += m
+        unmatched_confirmed = [k for k in unmatched_confirmed if k not in {a for a, _ in m}]
+
+        # 4. ByteTrack's second pass: just-missed confirmed tracks vs low-score detections
+        recent = [k for k in unmatched_confirmed if self.tracks[k].time_since_update == 1]
+        m, _, _ = self._iou_match(recent, detections, low, cfg.low_score_max_iou_distance)
+        matches += m
+
+        # apply matches
+        step = TrackerStep()
+        matched_tracks = set()
+        for k, d in matches:
+            t = self.tracks[k]
+            feat = feats[d] if feats is not None else None
+            became_confirmed = t.update(self.kf, detections.xyxy[d], float(detections.confidence[d]), feat,
+                                        frame_index, update_appearance=overlap[d] <= cfg.appearance_update_max_iou)
+            matched_tracks.add(k)
+            if became_confirmed:
+                t.track_id = self._next_id
+                self._next_id += 1
+                step.backfill += [(t.track_id, rec) for rec in list(t.history)[:-1]]
+        for k, t in enumerate(self.tracks):
+            if k not in matched_tracks:
+                t.mark_missed()
+
+        # 5. new tracks
+        used = {d for _, d in matches}
+        for d in unmatched_high:
+            if d in used or detections.confidence[d] < cfg.new_track_score_threshold:
+                continue
+            mean, cov = self.kf.initiate(xyxy_to_xyah(detections.xyxy[d]))
+            feat = feats[d] if feats is not None and overlap[d] <= cfg.appearance_update_max_iou else None
+            self.tracks.append(Track(mean, cov, detections.xyxy[d], float(detections.confidence[d]), feat,
+                                     frame_index, cfg.n_init_frames, self.max_age_frames, cfg.ema_alpha,
+                                     cfg.gallery_size, cfg.max_history))
+
+        step.deleted_ids = [t.track_id for t in self.tracks if t.is_deleted and t.track_id]
+        self.tracks = [t for t in self.tracks if not t.is_deleted]
+
+        det_of_track = {k: d for k, d in matches}
+        for k, t in enumerate(self.tracks):
+            if not t.is_confirmed or t.time_since_update != 0:
+                continue
+            box = t.last_xyxy if cfg.output_box == "detection" else t.predicted_xyxy()
+            d = det_of_track.get(k)
+            step.outputs.append(TrackOutput(
+                track_id=t.track_id, xyxy=np.asarray(box, dtype=np.float64), confidence=t.last_confidence,
+                embedding=t.last_embedding if t.last_embedding is not None and np.any(t.last_embedding) else None,
+                overlap_iou=float(overlap[d]) if d is not None else 0.0))
+        return step
+
+    # ------------------------------------------------------------------------------------------------------
+    def _fused_cost(self, rows: list[int], detections: Detections, cols: list[int],
+                    feats: np.ndarray | None) -> np.ndarray:
+        cfg = self.cfg
+        tracks = [self.tracks[k] for k in rows]
+        det_xyxy = detections.xyxy[cols]
+        det_xyah = xyxy_to_xyah(det_xyxy)
+        pred_xyxy = np.stack([t.predicted_xyxy() for t in tracks])
+        iou_d = iou_distance(pred_xyxy, det_xyxy)
+        gate = np.stack([self.kf.gating_distance(t.mean, t.covariance, det_xyah) <= cfg.gating_chi2
+                         for t in tracks])
+        if feats is not None:
+            dim = feats.shape[1]
+            track_feats = np.stack([t.feature if t.feature is not None else np.zeros(dim, np.float32)
+                                    for t in tracks])
+            app_d = cosine_distance(track_feats, feats[cols])
+        else:
+            app_d = np.full(iou_d.shape, np.nan)
+        return fuse_costs(iou_d, app_d, gate, cfg.appearance_weight, cfg.max_cosine_distance,
+                          cfg.max_iou_distance)
+
+    def _iou_match(self, rows: list[int], detections: Detections, cols: list[int],
+                   max_iou_distance: float) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        if not rows or not cols:
+            return [], rows, cols
+        pred = np.stack([self.tracks[k].predicted_xyxy() for k in rows])
+        cost = iou_distance(pred, detections.xyxy[cols])
+        m, um_r, um_c = linear_assignment(cost, max_iou_distance)
+        return [(rows[r], cols[c]) for r, c in m], [rows[r] for r in um_r], [cols[c] for c in um_c]
+
+    @staticmethod
+    def _max_overlap(xyxy: np.ndarray) -> np.ndarray:
+        """(N,) largest IoU of each detection with any other detection."""
+        if len(xyxy) < 2:
+            return np.zeros(len(xyxy))
+        iou = iou_matrix(xyxy, xyxy)
+        np.fill_diagonal(iou, 0.0)
+        return iou.max(axis=1)

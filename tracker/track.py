@@ -1,0 +1,121 @@
+"""One track's state and lifecycle: tentative -> confirmed -> deleted (DeepSORT)."""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from tracker.boxes import xyah_to_xyxy, xyxy_to_xyah
+from tracker.kalman import KalmanModel
+
+__all__ = ["TrackState", "Track", "BoxRecord"]
+
+
+class TrackState(enum.Enum):
+    TENTATIVE = 1
+    CONFIRMED = 2
+    DELETED = 3
+
+
+@dataclass(frozen=True)
+class BoxRecord:
+    """A box a track had in one frame. xyxy: (4,) float."""
+
+    frame_index: int
+    xyxy: np.ndarray
+    confidence: float
+
+
+class Track:
+    """A single target. ``track_id`` is 0 until the track is confirmed, then a per-camera id >= 1.
+
+    Args:
+        mean, covariance: Kalman state (8,), (8, 8).
+        n_init: consecutive hits needed for confirmation.
+        max_age_frames: missed frames after which a confirmed track is deleted.
+        ema_alpha: appearance EMA factor; gallery_size / max_history bound the memory.
+    """
+
+    def __init__(self, mean: np.ndarray, covariance: np.ndarray, det_xyxy: np.ndarray, confidence: float,
+                 feature: np.ndarray | None, frame_index: int, n_init: int, max_age_frames: int,
+                 ema_alpha: float, gallery_size: int, max_history: int) -> None:
+        self.mean = mean
+        self.covariance = covariance
+        self.track_id = 0
+        self.state = TrackState.TENTATIVE
+        self.hits = 1
+        self.age = 1
+        self.time_since_update = 0
+        self.n_init = n_init
+        self.max_age_frames = max_age_frames
+        self.ema_alpha = ema_alpha
+        self.feature: np.ndarray | None = None
+        self.gallery: deque[np.ndarray] = deque(maxlen=gallery_size)
+        self.history: deque[BoxRecord] = deque(maxlen=max_history)
+        self.last_xyxy = np.asarray(det_xyxy, dtype=np.float64)
+        self.last_confidence = float(confidence)
+        self.last_embedding: np.ndarray | None = None
+        self._record(frame_index, self.last_xyxy, confidence)
+        self.update_appearance(feature)
+
+    # -- state -----------------------------------------------------------------------------------------------
+    @property
+    def is_tentative(self) -> bool:
+        return self.state is TrackState.TENTATIVE
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.state is TrackState.CONFIRMED
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.state is TrackState.DELETED
+
+    def predicted_xyxy(self) -> np.ndarray:
+        return xyah_to_xyxy(self.mean[:4])
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def predict(self, kf: KalmanModel) -> None:
+        if self.mean[7] + self.mean[3] <= 0:  # height must stay positive
+            self.mean[7] = 0.0
+        self.mean, self.covariance = kf.predict(self.mean, self.covariance)
+        self.age += 1
+        self.time_since_update += 1
+
+    def update(self, kf: KalmanModel, det_xyxy: np.ndarray, confidence: float, feature: np.ndarray | None,
+               frame_index: int, update_appearance: bool = True) -> bool:
+        """Correct with a matched detection. Returns True if this update confirmed the track."""
+        self.mean, self.covariance = kf.update(self.mean, self.covariance, xyxy_to_xyah(det_xyxy))
+        self.last_xyxy = np.asarray(det_xyxy, dtype=np.float64)
+        self.last_confidence = float(confidence)
+        self.last_embedding = feature
+        if update_appearance:
+            self.update_appearance(feature)
+        self.hits += 1
+        self.time_since_update = 0
+        self._record(frame_index, self.last_xyxy, confidence)
+        if self.is_tentative and self.hits >= self.n_init:
+            self.state = TrackState.CONFIRMED
+            return True
+        return False
+
+    def mark_missed(self) -> None:
+        if self.is_tentative or self.time_since_update > self.max_age_frames:
+            self.state = TrackState.DELETED
+
+    def update_appearance(self, feature: np.ndarray | None) -> None:
+        if feature is None or not np.any(feature):
+            return
+        feature = np.asarray(feature, dtype=np.float32)
+        if self.feature is None:
+            self.feature = feature.copy()
+        else:
+            f = self.ema_alpha * self.feature + (1.0 - self.ema_alpha) * feature
+            self.feature = f / max(float(np.linalg.norm(f)), 1e-12)
+        self.gallery.append(feature)
+
+    def _record(self, frame_index: int, xyxy: np.ndarray, confidence: float) -> None:
+        self.history.append(BoxRecord(frame_index, np.asarray(xyxy, dtype=np.float64), float(confidence)))
