@@ -124,6 +124,11 @@ class TrackerConfig:
                                  lo=0.0, hi=1.0, lo_open=True)
     low_score_max_iou_distance: float = _f(0.5, "IoU gate for matching low-score detections (second pass).",
                                            lo=0.0, hi=1.0, lo_open=True)
+    iou_max_missed_frames: int = _f(2, "Confirmed tracks missed for at most this many frames may still take a "
+                                    "detection on IoU alone (passes 3 and 4; 1 = DeepSORT/ByteTrack).",
+                                    lo=0, hi=1000)
+    iou_pass_appearance_gate: bool = _f(True, "The IoU-only passes also refuse pairs whose appearance is "
+                                        "farther than max_cosine_distance (when both have features).")
     matching_cascade: bool = _f(False, "DeepSORT's matching cascade (most recently seen tracks first) instead "
                                 "of one global assignment.")
     ema_alpha: float = _f(0.9, "Track appearance is an exponential moving average: f = a*f + (1-a)*new.",
@@ -131,7 +136,7 @@ class TrackerConfig:
     appearance_update_max_iou: float = _f(0.4, "A detection overlapping another one by more than this IoU is "
                                           "occluded: it still updates the track's position but not its "
                                           "appearance.", lo=0.0, hi=1.0)
-    output_box: Literal["detection", "filtered"] = _f("detection", "Box written for a matched track: the "
+    output_box: Literal["detection", "filtered"] = _f("filtered", "Box written for a matched track: the "
                                                       "detector's box or the Kalman posterior.")
     gallery_size: int = _f(30, "Embeddings kept per track (bounded gallery, newest kept).", lo=1, hi=10000)
     max_history: int = _f(300, "Box history kept per track (bounded).", lo=1, hi=1_000_000)
@@ -156,6 +161,106 @@ class RedisConfig:
 
 
 @dataclass
+class CameraLinkConfig:
+    camera_a: str = _f("", "One camera of the pair (a camera name).")
+    camera_b: str = _f("", "The other camera of the pair.")
+    overlap: bool = _f(True, "true: the views may overlap, so one person can be in both cameras at once. false: "
+                       "disjoint views; a person needs at least min_transition_s to get from one to the other.")
+    min_transition_s: float = _f(0.0, "Disjoint pairs only: least time between leaving one camera and appearing "
+                                 "in the other.", lo=0.0, hi=86400.0)
+
+
+@dataclass
+class HubConfig:
+    # worker side: what is published
+    stream_maxlen: int = _f(5000, "Approximate length cap (XADD MAXLEN ~) of each camera's update stream, in frame "
+                            "messages: how long the hub may be down without losing updates (5000 = 8 min at "
+                            "10 fps).", lo=10, hi=10_000_000)
+    embedding_every_n_frames: int = _f(5, "Publish a track's Re-ID embedding on its first update, then every N "
+                                       "frames (or sooner when its quality improves, see embedding_quality_gain).",
+                                       lo=1, hi=100000)
+    embedding_quality_gain: float = _f(0.15, "Also publish an embedding as soon as its quality beats the best one "
+                                       "published for the track by this much.", lo=0.0, hi=1.0)
+    heartbeat_interval_s: float = _f(1.0, "A camera with no confirmed tracks still publishes an empty frame this "
+                                     "often, so 'who is visible now' empties out.", lo=0.0, hi=3600.0,
+                                     lo_open=True)
+    thumbnails_per_track: int = _f(3, "JPEG thumbnails kept per track (for `mctrack query identity --gallery`); "
+                                   "0 = none.", lo=0, hi=100)
+    thumbnail_every_n_frames: int = _f(20, "Frames between two thumbnails of one track.", lo=1, hi=100000)
+    thumbnail_height_px: int = _f(64, "Thumbnail height (width follows the box's aspect ratio).", lo=8, hi=1024)
+    thumbnail_jpeg_quality: int = _f(80, "Thumbnail JPEG quality.", lo=1, hi=100)
+    # hub side: consuming
+    consumer_group: str = _f("hub", "Redis consumer group of the hub on every camera stream.")
+    consumer_name: str = _f("", "This hub's consumer name in the group (empty = <hostname>-<pid>).")
+    read_count: int = _f(256, "Most messages fetched per XREADGROUP call (one message = one camera frame).",
+                         lo=1, hi=100000)
+    block_ms: int = _f(200, "How long `mctrack hub` blocks waiting for new messages before housekeeping.",
+                       lo=1, hi=60000)
+    discover_interval_s: float = _f(2.0, "How often the hub looks for new camera streams.", lo=0.0, hi=3600.0,
+                                    lo_open=True)
+    lock_ttl_s: float = _f(10.0, "Leader lock lifetime: one hub per key prefix is active, a second one waits as a "
+                           "standby and takes over (claiming unacknowledged messages) when the lock expires.",
+                           lo=0.1, hi=3600.0)
+    # identity assignment
+    match_threshold: float = _f(0.5, "Least cosine similarity (after camera normalisation) between a track's mean "
+                                "embedding and an identity's prototype for the track to join that identity; "
+                                "below it the track gets a new global id.", lo=-1.0, hi=1.0)
+    min_embedding_quality: float = _f(0.25, "Embeddings whose quality (detector confidence x visible fraction) is "
+                                      "below this count little (weight = quality) and do not count towards "
+                                      "min_embeddings.", lo=0.0, hi=1.0)
+    min_embeddings: int = _f(3, "Good embeddings a track needs before the hub assigns its global id (deferral).",
+                             lo=1, hi=1000)
+    max_defer_s: float = _f(2.0, "Decide anyway once a track is this old, with what it has.", lo=0.0,
+                            hi=3600.0)
+    correction_window_s: float = _f(4.0, "For this long after assignment a young track is re-checked as more "
+                                    "embeddings arrive, and moved when another identity fits clearly better.",
+                                    lo=0.0, hi=3600.0)
+    correction_margin: float = _f(0.05, "How much better (cosine) another identity must fit for a correction.",
+                                  lo=0.0, hi=2.0)
+    prototypes_per_camera: int = _f(8, "Identity gallery bound: most recent tracks per identity and camera whose "
+                                    "mean embeddings serve as prototypes.", lo=1, hi=1000)
+    camera_normalization: Literal["none", "mean"] = _f(
+        "mean", "Per-camera embedding normalisation before cosine: 'mean' subtracts the camera's running mean "
+                "track embedding (removes that camera's lighting / colour bias), 'none' uses raw embeddings.")
+    camera_norm_prior_tracks: int = _f(10, "The camera mean is shrunk towards the all-camera mean, and the "
+                                       "subtraction towards zero, until this many tracks were seen.", lo=1,
+                                       hi=100000)
+    camera_norm_momentum: float = _f(0.02, "Weight of each new track in a camera's running mean once it is past "
+                                     "the warm-up (1/count before).", lo=0.0, hi=1.0, lo_open=True)
+    default_camera_relation: Literal["may_overlap", "disjoint"] = _f(
+        "may_overlap", "Camera pairs not listed in camera_links: 'may_overlap' allows one person in both at "
+                       "once; 'disjoint' needs default_min_transition_s between them.")
+    default_min_transition_s: float = _f(0.0, "Least transition time for disjoint pairs without their own "
+                                         "min_transition_s.", lo=0.0, hi=86400.0)
+    camera_links: list[CameraLinkConfig] = _f(None, "Known camera pairs: overlap or least transition time "
+                                              "(list of {camera_a, camera_b, overlap, min_transition_s}).",
+                                              factory=list)
+    # lifecycle and retention
+    track_timeout_s: float = _f(5.0, "A track not updated for this long (camera time) has ended (keep it >= "
+                                "tracker.max_age_s).", lo=0.0, hi=86400.0, lo_open=True)
+    visible_window_s: float = _f(1.0, "'Who is in camera X now': tracks updated within this of the camera's "
+                                 "latest frame.", lo=0.0, hi=3600.0, lo_open=True)
+    gallery_retention_s: float = _f(3600.0, "Identities not seen for this long leave the hub's matching gallery "
+                                    "(a person returning later gets a new global id).", lo=0.0, hi=31_536_000.0,
+                                    lo_open=True)
+    max_identities: int = _f(100000, "Hard bound on identities in the matching gallery (least recently seen "
+                             "leave first).", lo=1, hi=100_000_000)
+    retention_s: float = _f(86400.0, "Query indexes (identity lists, camera track lists, local->global maps) "
+                            "drop entries older than this (camera time).", lo=0.0, hi=315_360_000.0,
+                            lo_open=True)
+    key_ttl_s: float = _f(172800.0, "Redis TTL of per-track and per-identity keys, refreshed while they are "
+                          "active.", lo=1.0, hi=315_360_000.0)
+    trajectory_max_points: int = _f(20000, "Boxes kept per track trajectory (newest kept).", lo=1,
+                                    hi=100_000_000)
+    events_maxlen: int = _f(10000, "Approximate length cap of the identity event stream.", lo=10,
+                            hi=100_000_000)
+    dead_letter_maxlen: int = _f(10000, "Approximate length cap of the dead-letter stream (malformed messages).",
+                                 lo=10, hi=100_000_000)
+    sweep_interval_s: float = _f(10.0, "Wall-clock seconds between retention sweeps and TTL refreshes.",
+                                 lo=0.0, hi=86400.0, lo_open=True)
+
+
+@dataclass
 class CameraConfig:
     name: str = _f("", "Camera id: letters, digits, '-', '_' (used in keys, file names and logs).")
     source: str = _f("", "Video file, image folder, rtsp:// URL or webcam index.")
@@ -175,6 +280,10 @@ class SourceConfig:
     reconnect_max_backoff_s: float = _f(10.0, "Longest reconnect delay.", lo=0.0, hi=3600.0, lo_open=True)
     reconnect_jitter: float = _f(0.2, "Random +/- fraction applied to each reconnect delay.", lo=0.0, hi=1.0)
     rtsp_transport: Literal["tcp", "udp"] = _f("tcp", "RTSP transport (tcp survives lossy networks better).")
+    stream_probe_s: float = _f(1.0, "How long FFmpeg analyses a live stream when (re)connecting (its "
+                               "analyzeduration). FFmpeg's own default (5 s) makes every (re)connect take ~5 s and "
+                               "start with ~5 s of stale buffered frames; too short can miss the codec parameters "
+                               "of a camera whose key frames are further apart.", lo=0.0, hi=60.0, lo_open=True)
     default_fps: float = _f(25.0, "Frame rate assumed when a source does not report one.", lo=0.0, hi=1000.0,
                             lo_open=True)
 
@@ -194,6 +303,8 @@ class Config:
     source: SourceConfig = _f(None, "Video sources (files, image folders, RTSP, webcams).", factory=SourceConfig)
     output: OutputConfig = _f(None, "Replay output.", factory=OutputConfig)
     redis: RedisConfig = _f(None, "Redis connection.", factory=RedisConfig)
+    hub: HubConfig = _f(None, "Cross-camera identity hub: publishing, consuming, assignment, retention.",
+                        factory=HubConfig)
     logging: LoggingConfig = _f(None, "Logging.", factory=LoggingConfig)
     cameras: list[CameraConfig] = _f(None, "Cameras for `mctrack run`.", factory=list)
 

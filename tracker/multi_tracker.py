@@ -110,14 +110,14 @@ class MultiObjectTracker:
             unmatched_high = [high[c] for c in um_c]
 
         # 3. IoU for tentative + just-missed confirmed tracks vs remaining high-score detections
-        recent = [k for k in unmatched_confirmed if self.tracks[k].time_since_update == 1]
+        recent = [k for k in unmatched_confirmed if self.tracks[k].time_since_update <= cfg.iou_max_missed_frames]
         m, um_rows, unmatched_high = self._iou_match(tentative + recent, detections, unmatched_high,
-                                                     cfg.max_iou_distance)
+                                                     cfg.max_iou_distance, feats)
         matches += m
         unmatched_confirmed = [k for k in unmatched_confirmed if k not in {a for a, _ in m}]
 
         # 4. ByteTrack's second pass: just-missed confirmed tracks vs low-score detections
-        recent = [k for k in unmatched_confirmed if self.tracks[k].time_since_update == 1]
+        recent = [k for k in unmatched_confirmed if self.tracks[k].time_since_update <= cfg.iou_max_missed_frames]
         m, _, _ = self._iou_match(recent, detections, low, cfg.low_score_max_iou_distance)
         matches += m
 
@@ -140,24 +140,30 @@ class MultiObjectTracker:
 
         # 5. new tracks
         used = {d for _, d in matches}
+        new: list[int] = []
         for d in unmatched_high:
             if d in used or detections.confidence[d] < cfg.new_track_score_threshold:
                 continue
             mean, cov = self.kf.initiate(xyxy_to_xyah(detections.xyxy[d]))
             feat = feats[d] if feats is not None and overlap[d] <= cfg.appearance_update_max_iou else None
-            self.tracks.append(Track(mean, cov, detections.xyxy[d], float(detections.confidence[d]), feat,
-                                     frame_index, cfg.n_init_frames, self.max_age_frames, cfg.ema_alpha,
-                                     cfg.gallery_size, cfg.max_history))
+            track = Track(mean, cov, detections.xyxy[d], float(detections.confidence[d]), feat, frame_index,
+                          cfg.n_init_frames, self.max_age_frames, cfg.ema_alpha, cfg.gallery_size, cfg.max_history)
+            if track.is_confirmed:  # n_init_frames == 1
+                track.track_id = self._next_id
+                self._next_id += 1
+            self.tracks.append(track)
+            new.append(d)
 
+        det_of_track = {id(self.tracks[k]): d for k, d in matches}
+        det_of_track.update({id(t): d for t, d in zip(self.tracks[len(self.tracks) - len(new):], new)})
         step.deleted_ids = [t.track_id for t in self.tracks if t.is_deleted and t.track_id]
         self.tracks = [t for t in self.tracks if not t.is_deleted]
 
-        det_of_track = {k: d for k, d in matches}
-        for k, t in enumerate(self.tracks):
+        for t in self.tracks:
             if not t.is_confirmed or t.time_since_update != 0:
                 continue
             box = t.last_xyxy if cfg.output_box == "detection" else t.predicted_xyxy()
-            d = det_of_track.get(k)
+            d = det_of_track.get(id(t))
             step.outputs.append(TrackOutput(
                 track_id=t.track_id, xyxy=np.asarray(box, dtype=np.float64), confidence=t.last_confidence,
                 embedding=t.last_embedding if t.last_embedding is not None and np.any(t.last_embedding) else None,
@@ -185,12 +191,19 @@ class MultiObjectTracker:
         return fuse_costs(iou_d, app_d, gate, cfg.appearance_weight, cfg.max_cosine_distance,
                           cfg.max_iou_distance)
 
-    def _iou_match(self, rows: list[int], detections: Detections, cols: list[int],
-                   max_iou_distance: float) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    def _iou_match(self, rows: list[int], detections: Detections, cols: list[int], max_iou_distance: float,
+                   feats: np.ndarray | None = None) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        """IoU assignment; where both sides have features, pairs that look too different stay infeasible."""
         if not rows or not cols:
             return [], rows, cols
         pred = np.stack([self.tracks[k].predicted_xyxy() for k in rows])
         cost = iou_distance(pred, detections.xyxy[cols])
+        if feats is not None and self.cfg.iou_pass_appearance_gate:
+            dim = feats.shape[1]
+            track_feats = np.stack([self.tracks[k].feature if self.tracks[k].feature is not None
+                                    else np.zeros(dim, np.float32) for k in rows])
+            app = cosine_distance(track_feats, feats[cols])
+            cost[~np.isnan(app) & (np.nan_to_num(app) > self.cfg.max_cosine_distance)] = INFEASIBLE
         m, um_r, um_c = linear_assignment(cost, max_iou_distance)
         return [(rows[r], cols[c]) for r, c in m], [rows[r] for r in um_r], [cols[c] for c in um_c]
 

@@ -45,7 +45,7 @@ class Track:
         self.mean = mean
         self.covariance = covariance
         self.track_id = 0
-        self.state = TrackState.TENTATIVE
+        self.state = TrackState.CONFIRMED if n_init <= 1 else TrackState.TENTATIVE
         self.hits = 1
         self.age = 1
         self.time_since_update = 0
@@ -57,7 +57,7 @@ class Track:
         self.history: deque[BoxRecord] = deque(maxlen=max_history)
         self.last_xyxy = np.asarray(det_xyxy, dtype=np.float64)
         self.last_confidence = float(confidence)
-        self.last_embedding: np.ndarray | None = None
+        self.last_embedding: np.ndarray | None = feature
         self._record(frame_index, self.last_xyxy, confidence)
         self.update_appearance(feature)
 
