@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from streams.base import Frame
+from tracker.clahe import mean_luma, should_equalise_detector_input
 from tracker.config import Config
 from tracker.detections import Detections
 from tracker.multi_tracker import MultiObjectTracker
@@ -82,9 +83,9 @@ class CameraPipeline:
         """Returns (detector input, Re-ID input); CLAHE is computed at most once per frame."""
         if self.clahe is None:
             return image, image
-        from tracker.clahe import should_equalise_detector_input
-
-        want_det = should_equalise_detector_input(self.clahe.mean_luma(image), self.cfg.clahe)
+        want_det = self.cfg.clahe.detector_input == "always" or (
+            self.cfg.clahe.detector_input == "dark"
+            and should_equalise_detector_input(mean_luma(image), self.cfg.clahe))
         want_reid = self.cfg.clahe.reid_crops and self.embedder is not None
         if not (want_det or want_reid):
             return image, image
