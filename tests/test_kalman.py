@@ -58,3 +58,14 @@ def test_noise_scales_with_box_height():
     d_near = kf.gating_distance(near, near_cov, np.array([[20.0, 0.0, 0.4, 200.0]]))
     d_far = kf.gating_distance(far, far_cov, np.array([[5.0, 0.0, 0.4, 50.0]]))
     assert d_near[0] == pytest.approx(d_far[0], rel=0.05)
+
+
+def test_batched_gating_equals_per_track():
+    kf = KalmanModel()
+    rng = np.random.default_rng(0)
+    states = [kf.predict(*kf.initiate(np.array([rng.uniform(0, 500), rng.uniform(0, 500), 0.4, h])))
+              for h in (40.0, 90.0, 200.0)]
+    z = np.column_stack([rng.uniform(0, 500, 6), rng.uniform(0, 500, 6), np.full(6, 0.4), rng.uniform(30, 220, 6)])
+    batched = kf.gating_distances(np.stack([m for m, _ in states]), np.stack([c for _, c in states]), z)
+    single = np.stack([kf.gating_distance(m, c, z) for m, c in states])
+    np.testing.assert_allclose(batched, single, rtol=1e-9)

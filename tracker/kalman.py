@@ -77,6 +77,20 @@ class KalmanModel:
         """Into measurement space: (4,) mean and (4, 4) innovation covariance S = H P H' + R."""
         return mean[:_NDIM].copy(), covariance[:_NDIM, :_NDIM] + self._measurement_noise(mean[3])
 
+    def gating_distances(self, means: np.ndarray, covariances: np.ndarray, xyah: np.ndarray) -> np.ndarray:
+        """Batched squared Mahalanobis distances. means (N, 8), covariances (N, 8, 8), xyah (M, 4) -> (N, M)."""
+        means = np.asarray(means, dtype=np.float64).reshape(-1, 2 * _NDIM)
+        z = np.asarray(xyah, dtype=np.float64).reshape(-1, _NDIM)
+        if len(means) == 0 or len(z) == 0:
+            return np.zeros((len(means), len(z)))
+        h = means[:, 3]
+        r = np.stack([self.std_pos * h, self.std_pos * h, np.full_like(h, _ASPECT_MEAS_STD), self.std_pos * h], 1)
+        S = covariances[:, :_NDIM, :_NDIM] + r[:, :, None] ** 2 * np.eye(_NDIM)[None]
+        chol = np.linalg.cholesky(S)  # (N, 4, 4)
+        d = z[None, :, :] - means[:, None, :_NDIM]  # (N, M, 4)
+        sol = np.linalg.solve(chol, d.transpose(0, 2, 1))  # (N, 4, M)
+        return np.sum(sol * sol, axis=1)
+
     def gating_distance(self, mean: np.ndarray, covariance: np.ndarray, xyah: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance of measurements xyah (M, 4) to the projected state -> (M,)."""
         proj_mean, S = self.project(mean, covariance)

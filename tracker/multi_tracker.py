@@ -179,8 +179,8 @@ class MultiObjectTracker:
         det_xyah = xyxy_to_xyah(det_xyxy)
         pred_xyxy = np.stack([t.predicted_xyxy() for t in tracks])
         iou_d = iou_distance(pred_xyxy, det_xyxy)
-        gate = np.stack([self.kf.gating_distance(t.mean, t.covariance, det_xyah) <= cfg.gating_chi2
-                         for t in tracks])
+        gate = self.kf.gating_distances(np.stack([t.mean for t in tracks]),
+                                        np.stack([t.covariance for t in tracks]), det_xyah) <= cfg.gating_chi2
         if feats is not None:
             dim = feats.shape[1]
             track_feats = np.stack([t.feature if t.feature is not None else np.zeros(dim, np.float32)

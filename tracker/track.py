@@ -44,6 +44,7 @@ class Track:
                  ema_alpha: float, gallery_size: int, max_history: int) -> None:
         self.mean = mean
         self.covariance = covariance
+        self._xyxy_cache: np.ndarray | None = None
         self.track_id = 0
         self.state = TrackState.CONFIRMED if n_init <= 1 else TrackState.TENTATIVE
         self.hits = 1
@@ -75,13 +76,17 @@ class Track:
         return self.state is TrackState.DELETED
 
     def predicted_xyxy(self) -> np.ndarray:
-        return xyah_to_xyxy(self.mean[:4])
+        """(4,) box of the current Kalman mean (cached until the state changes)."""
+        if self._xyxy_cache is None:
+            self._xyxy_cache = xyah_to_xyxy(self.mean[:4])
+        return self._xyxy_cache
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def predict(self, kf: KalmanModel) -> None:
         if self.mean[7] + self.mean[3] <= 0:  # height must stay positive
             self.mean[7] = 0.0
         self.mean, self.covariance = kf.predict(self.mean, self.covariance)
+        self._xyxy_cache = None
         self.age += 1
         self.time_since_update += 1
 
@@ -89,6 +94,7 @@ class Track:
                frame_index: int, update_appearance: bool = True) -> bool:
         """Correct with a matched detection. Returns True if this update confirmed the track."""
         self.mean, self.covariance = kf.update(self.mean, self.covariance, xyxy_to_xyah(det_xyxy))
+        self._xyxy_cache = None
         self.last_xyxy = np.asarray(det_xyxy, dtype=np.float64)
         self.last_confidence = float(confidence)
         self.last_embedding = feature

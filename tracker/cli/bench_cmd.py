@@ -1,0 +1,61 @@
+"""``mctrack bench``: throughput figures (detector alone vs full pipeline, per-stage latency, memory).
+
+JSON keys (``--json``): ``video``, ``frames``, ``detector_only_fps``, ``pipeline_fps``, ``ratio``
+(pipeline / detector-only), ``stages_ms`` (stage -> {median, p95}; stages decode, clahe, detect, reid,
+associate, publish, total), ``peak_rss_mb``, ``detector``, ``reid_backend``, ``mean_detections_per_frame``,
+``mean_tracks_per_frame``; with ``--cameras N`` also ``multi_camera`` (see tracker/bench_multi.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from tracker.cli.common import add_config_args, config_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmark: detector-only vs full-pipeline fps, per-stage ms, memory")
+    p.add_argument("--video", required=True, help="video file (or image folder) to benchmark on")
+    add_config_args(p)
+    p.add_argument("--frames", type=int, default=0, help="frames to use (0 = all)")
+    p.add_argument("--no-publish", action="store_true", help="leave out publishing to the hub's Redis")
+    p.add_argument("--cameras", type=int, default=0,
+                   help="also run N camera processes replaying the video through the hub")
+    p.add_argument("--rate", type=float, default=7.0, help="real-time rate each camera must keep up with")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds for the multi-camera run")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tracker.bench import run_single_camera_bench
+
+    cfg = config_from_args(args)
+    res = run_single_camera_bench(cfg, args.video, args.frames, publish=not args.no_publish)
+    out = res.to_dict()
+    if args.cameras > 0:
+        from tracker.bench_multi import run_multi_camera_bench
+
+        out["multi_camera"] = run_multi_camera_bench(cfg, args.video, args.cameras, args.rate,
+                                                     args.duration, config_path=args.config,
+                                                     overrides=list(args.set)).to_dict()
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"video: {res.video} ({res.frames} frames)   detector: {res.detector}   re-id: {res.reid_backend}")
+    print(f"detector only : {res.detector_only_fps:6.1f} fps")
+    print(f"full pipeline : {res.pipeline_fps:6.1f} fps   (ratio {res.ratio:.2f} of detector-only)")
+    print(f"per stage (ms):  {'median':>8} {'p95':>8}")
+    for k, v in res.stages_ms.items():
+        print(f"  {k:<13} {v['median']:8.2f} {v['p95']:8.2f}")
+    print(f"detections/frame {res.mean_detections_per_frame:.1f}, confirmed tracks/frame "
+          f"{res.mean_tracks_per_frame:.1f}, peak RSS {res.peak_rss_mb:.0f} MB")
+    if "multi_camera" in out:
+        mc = out["multi_camera"]
+        print(f"multi-camera: {mc['cameras']} cameras at {mc['rate']} fps for {mc['duration_s']:.0f} s: "
+              f"aggregate {mc['aggregate_fps']:.1f} fps; all kept up: {mc['all_kept_up']}")
+        for cam in mc["per_camera"]:
+            print(f"  {cam['camera']}: {cam['fps']:.2f} fps processed, {cam['dropped']} dropped, "
+                  f"kept up: {cam['kept_up']}")
+    return 0
