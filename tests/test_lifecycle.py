@@ -121,3 +121,35 @@ def test_memory_is_bounded():
         trk.update(_dets([_walker(f, vx=1)], feats=[_unit([1, 0.01 * f, 0])]), f)
     t = trk.tracks[0]
     assert len(t.gallery) == 5 and len(t.history) == 7
+
+
+def test_reid_on_demand_skips_only_unambiguous_detections():
+    cfg = TrackerConfig(n_init_frames=1)
+    trk = MultiObjectTracker(cfg, fps=10)
+    f1 = _unit([1, 0, 0])
+    far = [600, 100, 640, 200]
+    trk.update(_dets([_walker(1), far], feats=[f1, _unit([0, 1, 0])]), 1)
+    trk.predict()
+    # A lone person matching their track well: skip. A detection near nobody (new person): embed.
+    dets = _dets([_walker(2), [900, 100, 940, 200]])
+    need = trk.embedding_needed(dets, refresh_frames=5, easy_iou=0.5)
+    assert need.tolist() == [False, True]
+    # Two people close together: both embedded.
+    crowd = _dets([_walker(2), np.array(_walker(2)) + [30, 0, 30, 0]])
+    assert trk.embedding_needed(crowd, refresh_frames=5, easy_iou=0.5).tolist() == [True, True]
+    # refresh_frames=0 disables the optimisation.
+    assert trk.embedding_needed(dets, refresh_frames=0, easy_iou=0.5).all()
+
+
+def test_reid_on_demand_refreshes_features_periodically():
+    cfg = TrackerConfig(n_init_frames=1)
+    trk = MultiObjectTracker(cfg, fps=10)
+    trk.update(_dets([_walker(1)], feats=[_unit([1, 0, 0])]), 1)
+    needs = []
+    for f in range(2, 9):
+        trk.predict()
+        d = _dets([_walker(f)])
+        need = trk.embedding_needed(d, refresh_frames=3, easy_iou=0.5)
+        needs.append(bool(need[0]))
+        trk.update(d.with_embeddings(np.asarray([_unit([1, 0, 0])] if need[0] else [[0, 0, 0]], np.float32)), f)
+    assert needs == [False, False, True, False, False, True, False]

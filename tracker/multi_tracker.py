@@ -77,13 +77,52 @@ class MultiObjectTracker:
         self.max_age_frames = max(1, int(round(cfg.max_age_s * fps)))
         self.tracks: list[Track] = []
         self._next_id = 1
+        self._predicted = False
+
+    # ------------------------------------------------------------------------------------------------------
+    def predict(self) -> None:
+        """Advance every track's Kalman state one frame (``update`` does it if not called first)."""
+        if not self._predicted:
+            for t in self.tracks:
+                t.predict(self.kf)
+            self._predicted = True
+
+    def embedding_needed(self, detections: Detections, refresh_frames: int, easy_iou: float) -> np.ndarray:
+        """(N,) bool: which detections need an appearance feature this frame (call after ``predict``).
+
+        A detection can skip Re-ID when its association is unambiguous: it overlaps exactly one confirmed track
+        seen in the previous frame by at least ``easy_iou``, no other detection or track comes near (IoU > 0)
+        either of them, and that track got a feature within the last ``refresh_frames`` frames. Every other
+        detection (new people, lost tracks coming back, crowds, crossings) is embedded.
+        """
+        n = len(detections)
+        need = np.ones(n, dtype=bool)
+        live = [t for t in self.tracks if t.is_confirmed and t.time_since_update == 1]
+        if n == 0 or not live or refresh_frames <= 0:
+            return need
+        others = [t for t in self.tracks if t not in live or not t.is_confirmed]
+        iou = iou_matrix(np.stack([t.predicted_xyxy() for t in live]), detections.xyxy)  # (T, N)
+        det_overlap = self._max_overlap(detections.xyxy)
+        other_iou = (iou_matrix(np.stack([t.predicted_xyxy() for t in others]), detections.xyxy).max(axis=0)
+                     if others else np.zeros(n))
+        touching = iou > 0
+        for j in range(n):
+            rows = np.flatnonzero(touching[:, j])
+            if len(rows) != 1 or det_overlap[j] > 0 or other_iou[j] > 0:
+                continue
+            k = rows[0]
+            t = live[k]
+            if (iou[k, j] >= easy_iou and touching[k].sum() == 1
+                    and t.frames_since_feature < refresh_frames):
+                need[j] = False
+        return need
 
     # ------------------------------------------------------------------------------------------------------
     def update(self, detections: Detections, frame_index: int) -> TrackerStep:
         """Advance one frame. detections: this frame's (N) detections (embeddings optional)."""
         cfg = self.cfg
-        for t in self.tracks:
-            t.predict(self.kf)
+        self.predict()
+        self._predicted = False
 
         n = len(detections)
         feats = detections.embeddings if detections.has_embeddings else None

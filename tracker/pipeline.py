@@ -63,12 +63,14 @@ class CameraPipeline:
         t1 = time.perf_counter()
         dets = self.detector.detect(det_input)
         t2 = time.perf_counter()
-        dets = self._embed(reid_input, dets)
+        self.tracker.predict()
         t3 = time.perf_counter()
-        step = self.tracker.update(dets, frame.index)
+        dets = self._embed(reid_input, dets)
         t4 = time.perf_counter()
-        timings.update(clahe=(t1 - t0) * 1e3, detect=(t2 - t1) * 1e3, reid=(t3 - t2) * 1e3,
-                       associate=(t4 - t3) * 1e3)
+        step = self.tracker.update(dets, frame.index)
+        t5 = time.perf_counter()
+        timings.update(clahe=(t1 - t0) * 1e3, detect=(t2 - t1) * 1e3, reid=(t4 - t3) * 1e3,
+                       associate=(t3 - t2 + t5 - t4) * 1e3)
         updates = [
             TrackletUpdate(
                 camera_id=self.camera_id, local_id=o.track_id, frame_index=frame.index,
@@ -96,7 +98,10 @@ class CameraPipeline:
         """Embeds the detections that take part in appearance matching (score >= high_score_threshold)."""
         if self.embedder is None or len(dets) == 0:
             return dets
-        idx = np.flatnonzero(dets.confidence >= self.cfg.tracker.high_score_threshold)
+        want = dets.confidence >= self.cfg.tracker.high_score_threshold
+        if self.cfg.reid.refresh_frames > 0:
+            want &= self.tracker.embedding_needed(dets, self.cfg.reid.refresh_frames, self.cfg.reid.easy_match_iou)
+        idx = np.flatnonzero(want)
         emb = np.zeros((len(dets), self.embedder.dim), dtype=np.float32)
         if len(idx):
             emb[idx] = self.embedder.embed(image, dets.xyxy[idx])

@@ -54,6 +54,7 @@ class Track:
         self.max_age_frames = max_age_frames
         self.ema_alpha = ema_alpha
         self.feature: np.ndarray | None = None
+        self.frames_since_feature = 0
         self.gallery: deque[np.ndarray] = deque(maxlen=gallery_size)
         self.history: deque[BoxRecord] = deque(maxlen=max_history)
         self.last_xyxy = np.asarray(det_xyxy, dtype=np.float64)
@@ -89,6 +90,7 @@ class Track:
         self._xyxy_cache = None
         self.age += 1
         self.time_since_update += 1
+        self.frames_since_feature += 1
 
     def update(self, kf: KalmanModel, det_xyxy: np.ndarray, confidence: float, feature: np.ndarray | None,
                frame_index: int, update_appearance: bool = True) -> bool:
@@ -115,6 +117,7 @@ class Track:
     def update_appearance(self, feature: np.ndarray | None) -> None:
         if feature is None or not np.any(feature):
             return
+        self.frames_since_feature = 0
         feature = np.asarray(feature, dtype=np.float32)
         if self.feature is None:
             self.feature = feature.copy()
