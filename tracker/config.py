@@ -72,10 +72,15 @@ class ClaheConfig:
     tile_grid_size: int = _f(8, "CLAHE tiles per image side.", lo=1, hi=64)
     detector_input: Literal["never", "dark", "always"] = _f(
         "dark", "When to equalise the detector's input: never, only for dark frames (mean L below "
-                "dark_mean_luma), or always. Measured: on normally lit frames CLAHE costs detector precision.")
-    dark_mean_luma: float = _f(60.0, "A frame whose mean Lab L (0-255) is below this counts as dark.",
+                "dark_mean_luma), or always. Measured (tests/benchmarks/clahe_study.py): on normal frames (L~128) "
+                "and mildly dark ones (L~55) CLAHE only adds false positives; on very dark ones (L<35) it "
+                "restores recall.")
+    dark_mean_luma: float = _f(40.0, "A frame whose mean Lab L (0-255) is below this counts as dark. The dev clip "
+                               "has L~128; darkened with gamma 2.5 L~55 (CLAHE: no gain), gamma 4 L~30 (gain).",
                                lo=0.0, hi=255.0)
-    reid_crops: bool = _f(True, "Equalise the Re-ID crops (lighting-invariant appearance across cameras).")
+    reid_crops: bool = _f(False, "Feed Re-ID the CLAHE-equalised frame. Measured (tests/benchmarks/"
+                          "reid_lighting_study.py): no cross-camera gain over raw crops once the hub subtracts "
+                          "per-camera mean embeddings, and costs ~4-7 ms per frame; CLAHE per crop is worse.")
 
 
 @dataclass
@@ -93,6 +98,11 @@ class ReidConfig:
     batch_size: int = _f(16, "Maximum crops per inference call.", lo=1, hi=1024)
     num_threads: int = _f(0, "CPU threads for Re-ID inference (0 = library default).", lo=0, hi=256)
     device: str = _f("cpu", "torch backend device (cpu, cuda).")
+    refresh_frames: int = _f(5, "Re-ID on demand: a detection whose match is unambiguous (one track, nobody "
+                             "near) is embedded only if its track has had no feature for this many frames. 0 = "
+                             "embed every confident detection every frame.", lo=0, hi=10000)
+    easy_match_iou: float = _f(0.5, "Re-ID on demand: the IoU with its track that makes a lone detection's match "
+                               "unambiguous.", lo=0.0, hi=1.0, lo_open=True)
     min_crop_height_px: float = _f(24.0, "Boxes shorter than this get no embedding (too little appearance).",
                                    lo=0.0, hi=10000)
 
@@ -220,13 +230,14 @@ class HubConfig:
     prototypes_per_camera: int = _f(8, "Identity gallery bound: most recent tracks per identity and camera whose "
                                     "mean embeddings serve as prototypes.", lo=1, hi=1000)
     camera_normalization: Literal["none", "mean"] = _f(
-        "mean", "Per-camera embedding normalisation before cosine: 'mean' subtracts the camera's running mean "
-                "track embedding (removes that camera's lighting / colour bias), 'none' uses raw embeddings.")
-    camera_norm_prior_tracks: int = _f(10, "The camera mean is shrunk towards the all-camera mean, and the "
-                                       "subtraction towards zero, until this many tracks were seen.", lo=1,
-                                       hi=100000)
-    camera_norm_momentum: float = _f(0.02, "Weight of each new track in a camera's running mean once it is past "
-                                     "the warm-up (1/count before).", lo=0.0, hi=1.0, lo_open=True)
+        "mean", "Per-camera embedding normalisation before cosine: 'mean' subtracts the mean embedding of the "
+                "camera's recent tracks (removes that camera's lighting / colour bias), 'none' uses raw "
+                "embeddings.")
+    camera_norm_prior_tracks: int = _f(5, "Shrinkage of the camera mean: with n tracks it is (n * camera mean + "
+                                       "k * all-camera mean) / (n + k), and the subtraction is scaled by "
+                                       "N / (N + k) for N tracks in all cameras (k = this).", lo=1, hi=100000)
+    camera_norm_window_tracks: int = _f(200, "Each camera's mean is over its most recent tracks (one vote per "
+                                        "track), at most this many.", lo=1, hi=1_000_000)
     default_camera_relation: Literal["may_overlap", "disjoint"] = _f(
         "may_overlap", "Camera pairs not listed in camera_links: 'may_overlap' allows one person in both at "
                        "once; 'disjoint' needs default_min_transition_s between them.")

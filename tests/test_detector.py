@@ -1,0 +1,178 @@
+"""The Ultralytics person detector on real frames of the dev video with the real INT8 OpenVINO model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+from tracker.config import ConfigError, DetectorConfig
+from tracker.detections import Detections
+from tracker.detector import (UltralyticsDetector, filter_min_size_xyxy, letterbox_blob, resolve_detector_weights,
+                              unletterbox_xyxy)
+from tracker.protocols import Detector
+
+FRAMES = (1, 80, 160, 240, 320)
+IOU_MATCH = 0.5
+MIN_RECALL = 0.8
+
+
+def _iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
+    """(N, 4), (M, 4) -> (N, M) IoU."""
+    lt = np.maximum(a_xyxy[:, None, :2], b_xyxy[None, :, :2])
+    rb = np.minimum(a_xyxy[:, None, 2:], b_xyxy[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(a_xyxy[:, 2:] - a_xyxy[:, :2], axis=1)
+    area_b = np.prod(b_xyxy[:, 2:] - b_xyxy[:, :2], axis=1)
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+
+
+def _true_positives(gt_xyxy: np.ndarray, pred_xyxy: np.ndarray) -> int:
+    if len(gt_xyxy) == 0 or len(pred_xyxy) == 0:
+        return 0
+    iou = _iou_matrix(gt_xyxy, pred_xyxy)
+    rows, cols = linear_sum_assignment(-iou)
+    return int(np.sum(iou[rows, cols] >= IOU_MATCH))
+
+
+@pytest.fixture(scope="module")
+def detector(detector_weights: Path) -> UltralyticsDetector:
+    return UltralyticsDetector(DetectorConfig(weights=str(detector_weights)))
+
+
+@pytest.fixture(scope="module")
+def frames_and_gt(dev_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    cam = dev_dir / "full" / "cam1"
+    gt = np.loadtxt(cam / "gt.txt", delimiter=",", ndmin=2)
+    cap = cv2.VideoCapture(str(cam / "video.mp4"))
+    out, index = [], 0
+    while len(out) < len(FRAMES):
+        ok, image = cap.read()
+        assert ok, "dev video ended early"
+        index += 1
+        if index in FRAMES:
+            rows = gt[gt[:, 0] == index]
+            out.append((image, np.c_[rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]].astype(np.float32)))
+    cap.release()
+    return out
+
+
+def test_implements_detector_protocol_and_reports_its_model(detector: UltralyticsDetector) -> None:
+    assert isinstance(detector, Detector)
+    assert detector.info.backend_format == "openvino"
+    assert detector.info.fixed_input_size and detector.info.imgsz == (640, 640)
+    assert "yolo11n" in str(detector.info) and "640x640" in str(detector.info)
+
+
+def test_recall_against_ground_truth(detector: UltralyticsDetector,
+                                     frames_and_gt: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    matched = total = 0
+    for image, gt_xyxy in frames_and_gt:
+        dets = detector.detect(image)
+        assert isinstance(dets, Detections)
+        assert dets.xyxy.dtype == np.float32 and dets.xyxy.shape == (len(dets), 4)
+        assert np.all((dets.confidence >= DetectorConfig().conf_threshold) & (dets.confidence <= 1))
+        assert np.all(np.diff(dets.confidence) <= 0), "detections should be sorted by score"
+        assert np.all(dets.xyxy[:, [0, 1]] >= 0) and np.all(dets.xyxy[:, 2] <= image.shape[1])
+        assert np.all(dets.xyxy[:, 3] <= image.shape[0])
+        matched += _true_positives(gt_xyxy, dets.xyxy)
+        total += len(gt_xyxy)
+    assert total > 20
+    recall = matched / total
+    assert recall >= MIN_RECALL, f"recall {recall:.3f} at IoU {IOU_MATCH} over {total} gt boxes"
+
+
+def test_fast_path_equals_ultralytics_predict(detector: UltralyticsDetector,
+                                              frames_and_gt: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    for image, _ in frames_and_gt[:3]:
+        for view in (image, image[40:333, 17:700]):  # odd sizes exercise the letterbox rounding
+            fast, reference = detector.detect(view), detector.predict_reference(view)
+            assert len(fast) == len(reference) > 0
+            np.testing.assert_allclose(fast.xyxy, reference.xyxy, atol=1e-3)
+            np.testing.assert_allclose(fast.confidence, reference.confidence, atol=1e-5)
+
+
+def test_letterbox_round_trip() -> None:
+    image = np.zeros((283, 701, 3), np.uint8)
+    blob, gain_xy, pad_xy = letterbox_blob(image, (640, 640), 32, auto=False)
+    assert blob.shape == (1, 3, 640, 640) and blob.dtype == np.float32
+    boxes = np.array([[10.0, 20.0, 300.0, 250.0]], np.float32)
+    net = boxes.copy()
+    net[:, [0, 2]] = net[:, [0, 2]] * gain_xy[0] + pad_xy[0]
+    net[:, [1, 3]] = net[:, [1, 3]] * gain_xy[1] + pad_xy[1]
+    np.testing.assert_allclose(unletterbox_xyxy(net, gain_xy, pad_xy, image.shape[:2]), boxes, atol=1e-3)
+    auto_blob, _, _ = letterbox_blob(image, (640, 640), 32, auto=True)
+    assert auto_blob.shape[2] % 32 == 0 and auto_blob.shape[2] < 640
+
+
+def test_only_person_boxes(detector: UltralyticsDetector) -> None:
+    from ultralytics.utils import ASSETS
+
+    image = cv2.imread(str(ASSETS / "bus.jpg"))
+    assert image is not None
+    (everything,) = detector._model.predict(image, conf=0.25, verbose=False)  # all 80 classes
+    classes = everything.boxes.cls.numpy().astype(int)
+    others = everything.boxes.xyxy.numpy()[classes != 0]
+    people = everything.boxes.xyxy.numpy()[classes == 0]
+    assert len(others) >= 1 and len(people) >= 3, "bus.jpg should show a bus and several people"
+    dets = detector.detect(image)
+    matched_people = _true_positives(people, dets.xyxy)
+    assert matched_people == len(people)
+    best_iou_to_other = _iou_matrix(others, dets.xyxy).max(axis=1)
+    assert np.all(best_iou_to_other < 0.9), "a non-person object was returned as a detection"
+
+
+def test_min_size_filter(detector_weights: Path, frames_and_gt: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    image = frames_and_gt[0][0]
+    loose = UltralyticsDetector(DetectorConfig(weights=str(detector_weights), min_box_height_px=0.0,
+                                               min_box_width_px=0.0)).detect(image)
+    heights = loose.xyxy[:, 3] - loose.xyxy[:, 1]
+    cut = float(np.median(heights))
+    strict = UltralyticsDetector(DetectorConfig(weights=str(detector_weights), min_box_height_px=cut,
+                                                min_box_width_px=0.0)).detect(image)
+    assert 0 < len(strict) < len(loose)
+    assert np.all(strict.xyxy[:, 3] - strict.xyxy[:, 1] >= cut)
+    assert len(strict) == int(np.sum(heights >= cut))
+
+
+def test_filter_min_size_xyxy() -> None:
+    boxes = np.array([[0, 0, 10, 30], [0, 0, 3, 30], [0, 0, 10, 7], [5, 5, 9, 13]], np.float32)
+    np.testing.assert_array_equal(filter_min_size_xyxy(boxes, 4.0, 8.0), [True, False, False, True])
+
+
+def test_blank_frame_gives_empty_detections(detector: UltralyticsDetector) -> None:
+    dets = detector.detect(np.zeros((480, 640, 3), np.uint8))
+    assert len(dets) == 0 and dets.xyxy.shape == (0, 4) and dets.confidence.shape == (0,)
+
+
+def test_missing_weights_error_names_the_key(tmp_path: Path) -> None:
+    missing = tmp_path / "no_such_model_openvino_model"
+    with pytest.raises(ConfigError) as info:
+        UltralyticsDetector(DetectorConfig(weights=str(missing)))
+    message = str(info.value)
+    assert "detector.weights" in message and str(missing) in message
+    assert "--set detector.weights=" in message
+
+
+def test_bare_official_name_is_left_to_ultralytics_and_fails_clearly_offline(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)  # Ultralytics looks for (and would download to) the working directory
+    from ultralytics.utils import SETTINGS
+
+    name = "yolo11n.pt"
+    if (Path(SETTINGS["weights_dir"]) / name).exists():
+        pytest.skip(f"{name} is already in Ultralytics' weights_dir, so nothing would be downloaded")
+    assert resolve_detector_weights(name) == name
+    with pytest.raises(ConfigError) as info:
+        UltralyticsDetector(DetectorConfig(weights=name))
+    assert "detector.weights" in str(info.value) and "--set detector.weights=" in str(info.value)
+
+
+def test_a_file_that_is_not_a_detector_is_a_config_error(reid_weights: Path, tmp_path: Path) -> None:
+    for weights in (reid_weights, tmp_path):  # a Re-ID state dict; an empty folder
+        with pytest.raises(ConfigError, match="detector.weights"):
+            UltralyticsDetector(DetectorConfig(weights=str(weights)))

@@ -1,0 +1,32 @@
+"""``mctrack export``: make the cached Re-ID ONNX export (and OpenVINO IR when reid.backend is openvino)."""
+
+from __future__ import annotations
+
+import argparse
+
+from tracker.config import load_config
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export", help="export the Re-ID model to ONNX / OpenVINO IR into reid.cache_dir and print the paths",
+        description="Export the torchreid Re-ID weights to ONNX (dynamic batch) and, when reid.backend is "
+                    "openvino, to OpenVINO IR. The files are cached in reid.cache_dir, keyed by the weights' "
+                    "sha256, the model name and the input size; an existing export is reused.")
+    parser.add_argument("--config", metavar="FILE", default=None, help="YAML config (default: built-in defaults)")
+    parser.add_argument("--set", metavar="KEY=VALUE", dest="overrides", action="append", default=[],
+                        help="override a config key, e.g. --set reid.weights=../shared/models/osnet_x0_25_msmt17.pt "
+                             "(repeatable)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tracker.reid.export import export_onnx, export_openvino
+
+    cfg = load_config(args.config, args.overrides).reid
+    print(f"onnx: {export_onnx(cfg)}")
+    if cfg.backend == "openvino":
+        print(f"openvino: {export_openvino(cfg)}")
+    return 0

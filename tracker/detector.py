@@ -1,0 +1,254 @@
+"""Person detector: a thin, low-overhead wrapper around an Ultralytics YOLO model.
+
+``YOLO.predict()`` rebuilds an input "dataset", profilers and ``Results`` objects on every call and letterboxes
+through torch. ``UltralyticsDetector.detect`` instead sets the predictor up once, letterboxes with OpenCV straight
+into the network blob (same geometry and rounding as Ultralytics), then calls the Ultralytics backend and NMS
+directly. ``predict_reference`` keeps the plain ``YOLO.predict()`` path; a test checks both give the same boxes and
+``tests/benchmarks/model_timing.py`` measures the difference.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from tracker.config import ConfigError, DetectorConfig
+from tracker.detections import Detections
+
+__all__ = ["UltralyticsDetector", "DetectorInfo", "resolve_detector_weights", "filter_min_size_xyxy", "letterbox_blob",
+           "unletterbox_xyxy"]
+
+logger = logging.getLogger(__name__)
+
+_EXAMPLE_WEIGHTS = "../shared/models/yolo11n_int8_openvino_model"
+_OFFICIAL_SUFFIXES = (".pt", ".yaml")
+_LETTERBOX_GREY = 114  # Ultralytics' padding value
+_PAD_ROUNDING = 0.1  # Ultralytics splits odd padding as round(d/2 - 0.1) before, round(d/2 + 0.1) after
+_PIXEL_MAX = 255.0
+
+
+@dataclass(frozen=True)
+class DetectorInfo:
+    """What the detector runs, for logs and benchmarks."""
+
+    weights: str
+    model_name: str
+    backend_format: str
+    imgsz: tuple[int, int]
+    fixed_input_size: bool
+    device: str
+    num_classes: int
+
+    def __str__(self) -> str:
+        kind = "fixed" if self.fixed_input_size else "dynamic"
+        return (f"{self.model_name} ({self.backend_format}, {kind} input {self.imgsz[0]}x{self.imgsz[1]}, "
+                f"{self.num_classes} classes, device {self.device}) from {self.weights}")
+
+
+def _is_official_name(weights: str) -> bool:
+    """A bare file name such as ``yolo11n.pt`` that Ultralytics knows how to download."""
+    return (os.sep not in weights and "/" not in weights and weights.lower().startswith("yolo")
+            and weights.lower().endswith(_OFFICIAL_SUFFIXES))
+
+
+def _missing_weights_error(weights: str, why: str) -> ConfigError:
+    return ConfigError(
+        f"detector.weights = {weights!r}: {why}. Pass a local Ultralytics model (.pt, .onnx or an "
+        f"*_openvino_model directory), e.g. --set detector.weights={_EXAMPLE_WEIGHTS}")
+
+
+def resolve_detector_weights(weights: str) -> str:
+    """Return the local path of ``weights``, or the bare official name left for Ultralytics to download.
+
+    Raises:
+        ConfigError: naming ``detector.weights`` when the path does not exist and is not an official name.
+    """
+    if not weights:
+        raise _missing_weights_error(weights, "is empty")
+    path = Path(weights).expanduser()
+    if path.exists():
+        return str(path)
+    if _is_official_name(weights):
+        return weights
+    raise _missing_weights_error(weights, f"no such file or directory ({path.resolve()})")
+
+
+def filter_min_size_xyxy(xyxy: np.ndarray, min_width_px: float, min_height_px: float) -> np.ndarray:
+    """Boolean mask of boxes at least ``min_width_px`` wide and ``min_height_px`` tall.
+
+    Args:
+        xyxy: (N, 4) boxes.
+    Returns:
+        (N,) bool.
+    """
+    xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
+    return ((xyxy[:, 2] - xyxy[:, 0]) >= min_width_px) & ((xyxy[:, 3] - xyxy[:, 1]) >= min_height_px)
+
+
+class UltralyticsDetector:
+    """Detects people with an Ultralytics YOLO model (implements ``tracker.protocols.Detector``).
+
+    Person class only, class-agnostic NMS at ``detector.nms_iou``, scores >= ``detector.conf_threshold``, at most
+    ``detector.max_detections`` boxes, boxes smaller than the min width/height dropped. Not thread-safe: use one
+    instance per worker thread/process.
+    """
+
+    def __init__(self, cfg: DetectorConfig) -> None:
+        os.environ.setdefault("YOLO_AUTOINSTALL", "False")  # never pip-install at run time
+        self._cfg = cfg
+        weights = resolve_detector_weights(cfg.weights)
+        try:
+            from ultralytics import YOLO
+
+            self._model = YOLO(weights, task="detect")
+        except (FileNotFoundError, ConnectionError, OSError) as exc:
+            raise _missing_weights_error(cfg.weights, f"could not be loaded or downloaded ({exc})") from exc
+        except Exception as exc:  # noqa: BLE001 - Ultralytics raises many kinds; say which key was at fault
+            raise _missing_weights_error(cfg.weights, f"is not a model Ultralytics can load ({exc})") from exc
+        self._predict_args: dict[str, Any] = dict(
+            conf=cfg.conf_threshold, iou=cfg.nms_iou, classes=[cfg.person_class_id], agnostic_nms=True,
+            max_det=cfg.max_detections, imgsz=cfg.imgsz, device=cfg.device, verbose=False, save=False,
+            **_precision_args(cfg.half))
+        # The first predict() builds the predictor, loads the backend and warms it up; detect() then reuses it.
+        warmup_image = np.full((cfg.imgsz, cfg.imgsz, 3), _LETTERBOX_GREY, dtype=np.uint8)
+        try:
+            self._model.predict(warmup_image, **self._predict_args)
+        except Exception as exc:  # noqa: BLE001 - backend load errors come in many kinds
+            raise ConfigError(f"detector: cannot run detector.weights = {cfg.weights!r} on detector.device = "
+                              f"{cfg.device!r} ({type(exc).__name__}: {exc}); check both keys, e.g. --set "
+                              f"detector.weights={_EXAMPLE_WEIGHTS} --set detector.device=cpu") from exc
+        self._predictor = self._model.predictor
+        backend = self._predictor.model
+        names = backend.names  # read after predict(): YOLO.names would build a second predictor for exports
+        person = names.get(cfg.person_class_id) if isinstance(names, dict) else None
+        if person != "person":
+            logger.warning("detector.person_class_id = %d is %r in %s's labels, not 'person'",
+                           cfg.person_class_id, person, cfg.weights)
+        fixed = not bool(getattr(backend, "dynamic", False)) and getattr(backend, "format", "pt") != "pt"
+        imgsz = tuple(int(s) for s in np.broadcast_to(np.asarray(self._predictor.imgsz), (2,)))
+        if fixed and tuple(imgsz) != (cfg.imgsz, cfg.imgsz):
+            logger.info("detector.imgsz = %d ignored: %s has a fixed input size %dx%d (from its metadata.yaml)",
+                        cfg.imgsz, cfg.weights, imgsz[0], imgsz[1])
+        self._stride = int(max(np.asarray(getattr(backend, "stride", 32)).reshape(-1)))
+        # Ultralytics letterboxes to the smallest stride-multiple rectangle only for dynamic-shape models.
+        self._auto_shape = not fixed
+        self.info = DetectorInfo(
+            weights=str(weights), model_name=_model_name(weights), backend_format=str(getattr(backend, "format", "?")),
+            imgsz=(imgsz[0], imgsz[1]), fixed_input_size=fixed, device=str(getattr(backend, "device", cfg.device)),
+            num_classes=len(names) if isinstance(names, dict) else 0)
+        logger.info("detector: %s", self.info)
+
+    # ------------------------------------------------------------------------------------------------------------
+
+    def detect(self, image_bgr: np.ndarray) -> Detections:
+        """Detect people.
+
+        Args:
+            image_bgr: (H, W, 3) uint8 BGR.
+        Returns:
+            Detections with (N, 4) xyxy in image pixels and (N,) scores, sorted by score (highest first).
+        """
+        import torch
+        from ultralytics.utils import nms
+
+        cfg, backend = self._cfg, self._predictor.model
+        blob, gain_xy, pad_xy = letterbox_blob(image_bgr, self.info.imgsz, self._stride, auto=self._auto_shape)
+        with torch.inference_mode():
+            im = torch.from_numpy(blob)
+            im = (im.half() if backend.fp16 else im).to(backend.device)
+            preds = backend(im)
+            (out,) = nms.non_max_suppression(
+                preds, cfg.conf_threshold, cfg.nms_iou, classes=[cfg.person_class_id], agnostic=True,
+                max_det=cfg.max_detections, nc=0, end2end=getattr(backend, "end2end", False))
+            out = out.float().cpu().numpy()
+        xyxy = unletterbox_xyxy(out[:, :4], gain_xy, pad_xy, image_bgr.shape[:2])
+        return self._finish(xyxy, out[:, 4])
+
+    def predict_reference(self, image_bgr: np.ndarray) -> Detections:
+        """The same detection through the plain ``YOLO.predict()`` call (slower; for tests and benchmarks)."""
+        (result,) = self._model.predict(image_bgr, **self._predict_args)
+        self._predictor = self._model.predictor  # predict() may rebuild it
+        boxes = result.boxes
+        return self._finish(boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy())
+
+    def backend_input(self, image_bgr: np.ndarray) -> Any:
+        """The letterboxed (1, 3, h, w) input tensor ``detect`` feeds the backend; for overhead measurements."""
+        import torch
+
+        blob, _, _ = letterbox_blob(image_bgr, self.info.imgsz, self._stride, auto=self._auto_shape)
+        return torch.from_numpy(blob)
+
+    def backend_forward(self, im: Any) -> Any:
+        """Run only the Ultralytics backend on a prepared input (no letterbox, no NMS); for overhead measurements."""
+        import torch
+
+        with torch.inference_mode():
+            return self._predictor.model(im)
+
+    def _finish(self, xyxy: np.ndarray, confidence: np.ndarray) -> Detections:
+        keep = filter_min_size_xyxy(xyxy, self._cfg.min_box_width_px, self._cfg.min_box_height_px)
+        return Detections(xyxy[keep], confidence[keep])
+
+    def __repr__(self) -> str:
+        return f"UltralyticsDetector({self.info})"
+
+
+def letterbox_blob(image_bgr: np.ndarray, out_hw: tuple[int, int], stride: int, *,
+                   auto: bool) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
+    """Ultralytics' centred letterbox (same rounding and grey padding), straight into a network input blob.
+
+    Args:
+        image_bgr: (H, W, 3) uint8 BGR.
+        out_hw: (h, w) target size; with ``auto`` the padding is cut to the smallest multiple of ``stride``.
+    Returns:
+        blob: (1, 3, h', w') float32 RGB in [0, 1]; gain_xy: resize factors (x, y); pad_xy: left/top padding px.
+    """
+    height, width = image_bgr.shape[:2]
+    out_h, out_w = out_hw
+    gain = min(out_h / height, out_w / width)
+    new_w, new_h = max(round(width * gain), 1), max(round(height * gain), 1)
+    pad_w, pad_h = out_w - new_w, out_h - new_h
+    if auto:
+        pad_w, pad_h = pad_w % stride, pad_h % stride
+    left, top = round(pad_w / 2 - _PAD_ROUNDING), round(pad_h / 2 - _PAD_ROUNDING)
+    right, bottom = round(pad_w / 2 + _PAD_ROUNDING), round(pad_h / 2 + _PAD_ROUNDING)
+    if (new_w, new_h) != (width, height):
+        image_bgr = cv2.resize(image_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    padded = cv2.copyMakeBorder(image_bgr, top, bottom, left, right, cv2.BORDER_CONSTANT,
+                                value=(_LETTERBOX_GREY,) * 3)
+    blob = cv2.dnn.blobFromImage(padded, scalefactor=1.0 / _PIXEL_MAX, swapRB=True)
+    return blob, (new_w / width, new_h / height), (left, top)
+
+
+def unletterbox_xyxy(xyxy: np.ndarray, gain_xy: tuple[float, float], pad_xy: tuple[int, int],
+                     image_hw: tuple[int, int]) -> np.ndarray:
+    """Map (N, 4) xyxy boxes from letterboxed network pixels back to the image, clipped to it."""
+    out = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4).copy()
+    out[:, [0, 2]] = (out[:, [0, 2]] - pad_xy[0]) / gain_xy[0]
+    out[:, [1, 3]] = (out[:, [1, 3]] - pad_xy[1]) / gain_xy[1]
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, image_hw[1])
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, image_hw[0])
+    return out
+
+
+def _precision_args(half: bool) -> dict[str, Any]:
+    """FP16 request in the form this Ultralytics version takes (``quantize`` replaced ``half`` in 8.4)."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    if "quantize" in DEFAULT_CFG_DICT:
+        return {"quantize": 16 if half else None}
+    return {"half": half}
+
+
+def _model_name(weights: str) -> str:
+    path = Path(weights)
+    name = path.name
+    for suffix in ("_openvino_model", "_saved_model", "_ncnn_model"):
+        name = name.removesuffix(suffix)
+    return Path(name).stem if path.suffix else name
