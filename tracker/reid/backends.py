@@ -67,6 +67,10 @@ class OnnxRuntimeRunner:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.inter_op_num_threads = 1
+        # No busy-waiting between calls: ORT's worker threads otherwise spin for a while after each run and
+        # steal the cores the detector needs next (measured: detector 36 -> 53 ms/frame inside the pipeline).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         if cfg.num_threads > 0:
             options.intra_op_num_threads = cfg.num_threads
         available = ort.get_available_providers()
