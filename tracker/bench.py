@@ -96,7 +96,7 @@ def run_single_camera_bench(cfg: Config, video: str, max_frames: int = 0, warmup
                 stage[k].append(v)
             if publisher is not None:
                 tp = time.perf_counter()
-                publisher.publish("bench", result.updates, frame.image)
+                publisher.publish("bench", result.updates, frame.image, frame.index, frame.timestamp_s)
                 stage["publish"].append((time.perf_counter() - tp) * 1e3)
             stage["total"].append((time.perf_counter() - t_frame) * 1e3)
             dets += result.num_detections

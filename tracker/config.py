@@ -183,9 +183,9 @@ class CameraLinkConfig:
 @dataclass
 class HubConfig:
     # worker side: what is published
-    stream_maxlen: int = _f(5000, "Approximate length cap (XADD MAXLEN ~) of each camera's update stream, in frame "
-                            "messages: how long the hub may be down without losing updates (5000 = 8 min at "
-                            "10 fps).", lo=10, hi=10_000_000)
+    stream_maxlen: int = _f(3000, "Approximate length cap (XADD MAXLEN ~) of each camera's update stream, in frame "
+                            "messages (a few kB each): how long the hub may be down without losing updates (3000 "
+                            "= 5 min at 10 fps).", lo=10, hi=10_000_000)
     embedding_every_n_frames: int = _f(5, "Publish a track's Re-ID embedding on its first update, then every N "
                                        "frames (or sooner when its quality improves, see embedding_quality_gain).",
                                        lo=1, hi=100000)
@@ -212,9 +212,11 @@ class HubConfig:
                            "standby and takes over (claiming unacknowledged messages) when the lock expires.",
                            lo=0.1, hi=3600.0)
     # identity assignment
-    match_threshold: float = _f(0.5, "Least cosine similarity (after camera normalisation) between a track's mean "
+    match_threshold: float = _f(0.4, "Least cosine similarity (after camera normalisation) between a track's mean "
                                 "embedding and an identity's prototype for the track to join that identity; "
-                                "below it the track gets a new global id.", lo=-1.0, hi=1.0)
+                                "below it the track gets a new global id. The default suits mean-centred OSNet "
+                                "features (different people rarely reach 0.3); raw cosines (camera_normalization: "
+                                "none) run higher, use about 0.75 there.", lo=-1.0, hi=1.0)
     min_embedding_quality: float = _f(0.25, "Embeddings whose quality (detector confidence x visible fraction) is "
                                       "below this count little (weight = quality) and do not count towards "
                                       "min_embeddings.", lo=0.0, hi=1.0)
@@ -256,19 +258,25 @@ class HubConfig:
                                     lo_open=True)
     max_identities: int = _f(100000, "Hard bound on identities in the matching gallery (least recently seen "
                              "leave first).", lo=1, hi=100_000_000)
-    retention_s: float = _f(86400.0, "Query indexes (identity lists, camera track lists, local->global maps) "
-                            "drop entries older than this (camera time).", lo=0.0, hi=315_360_000.0,
-                            lo_open=True)
-    key_ttl_s: float = _f(172800.0, "Redis TTL of per-track and per-identity keys, refreshed while they are "
-                          "active.", lo=1.0, hi=315_360_000.0)
-    trajectory_max_points: int = _f(20000, "Boxes kept per track trajectory (newest kept).", lo=1,
-                                    hi=100_000_000)
+    retention_s: float = _f(3600.0, "Trajectories, tracks and identities older than this (camera time) are "
+                            "deleted from Redis; memory grows with cameras x people x fps x retention_s x about "
+                            "100 bytes.", lo=0.0, hi=315_360_000.0, lo_open=True)
+    key_ttl_s: float = _f(7200.0, "Redis TTL of per-track and per-identity keys, refreshed while they are active "
+                          "(a safety net for keys a stopped hub no longer sweeps).", lo=1.0, hi=315_360_000.0)
+    trajectory_max_points: int = _f(500000, "Boxes kept per camera trajectory (newest kept), on top of "
+                                    "retention_s.", lo=1, hi=1_000_000_000)
+    identity_refresh_s: float = _f(1.0, "While an identity is seen, its summary hash (last camera, box, cameras) "
+                                   "is rewritten at most this often (camera time); its last-seen time in the "
+                                   "identity index is always exact.", lo=0.0, hi=3600.0)
     events_maxlen: int = _f(10000, "Approximate length cap of the identity event stream.", lo=10,
                             hi=100_000_000)
     dead_letter_maxlen: int = _f(10000, "Approximate length cap of the dead-letter stream (malformed messages).",
                                  lo=10, hi=100_000_000)
     sweep_interval_s: float = _f(10.0, "Wall-clock seconds between retention sweeps and TTL refreshes.",
                                  lo=0.0, hi=86400.0, lo_open=True)
+    trim_processed: bool = _f(True, "At each sweep, delete messages the hub has processed from the camera streams "
+                              "(XTRIM MINID), so streams hold only unprocessed updates. Turn off when other "
+                              "consumers read the streams too.")
 
 
 @dataclass
@@ -305,6 +313,60 @@ class LoggingConfig:
 
 
 @dataclass
+class MetricsConfig:
+    port: int = _f(0, "Prometheus /metrics and /healthz HTTP port (0 = off). `mctrack worker` uses it as is; under "
+                   "`mctrack run` the supervisor uses it, the hub port + 1 and camera i (0-based, in config "
+                   "order) port + 2 + i.", lo=0, hi=65535)
+    host: str = _f("127.0.0.1", "Address the metrics server listens on (0.0.0.0 inside containers so it can be "
+                   "scraped).")
+
+
+@dataclass
+class WorkerConfig:
+    heartbeat_interval_s: float = _f(1.0, "How often a worker (and the hub process) writes its heartbeat (state, "
+                                     "fps, drops, last error) to Redis.", lo=0.0, hi=3600.0, lo_open=True)
+    heartbeat_ttl_s: float = _f(10.0, "Redis TTL of a heartbeat: a process that stops beating disappears from "
+                                "`mctrack status` as alive after this long.", lo=0.0, hi=86400.0, lo_open=True)
+    outbox_max_messages: int = _f(3000, "Frame messages a worker buffers while Redis is unreachable (in memory, a "
+                                  "few kB each; 3000 = 5 min at 10 fps). Above it the oldest are dropped, counted "
+                                  "and logged.", lo=1, hi=10_000_000)
+    outbox_batch: int = _f(64, "Most buffered messages sent to Redis in one round trip while flushing.",
+                           lo=1, hi=100000)
+    redis_initial_backoff_s: float = _f(0.2, "First delay before retrying an unreachable Redis; doubles up to "
+                                        "redis_max_backoff_s, with source.reconnect_jitter.", lo=0.0, hi=600.0,
+                                        lo_open=True)
+    redis_max_backoff_s: float = _f(5.0, "Longest delay between two attempts to reach Redis.", lo=0.0, hi=3600.0,
+                                    lo_open=True)
+    stop_timeout_s: float = _f(5.0, "On shutdown, how long a worker tries to flush its buffered messages before "
+                               "giving up (they are counted as dropped).", lo=0.0, hi=3600.0)
+
+
+@dataclass
+class SupervisorConfig:
+    check_interval_s: float = _f(0.5, "How often `mctrack run` checks its child processes.", lo=0.0, hi=3600.0,
+                                 lo_open=True)
+    startup_timeout_s: float = _f(180.0, "A child that has not sent its first running heartbeat this long after "
+                                  "start (model loading) counts as hung and is restarted.", lo=0.0, hi=86400.0,
+                                  lo_open=True)
+    hung_after_s: float = _f(30.0, "A running child whose heartbeat is older than this is hung and is killed and "
+                             "restarted (only judged while Redis answers). Keep it well above "
+                             "worker.heartbeat_interval_s and the slowest frame.", lo=0.0, hi=86400.0,
+                             lo_open=True)
+    restart_initial_backoff_s: float = _f(1.0, "Delay before the first restart of a child; doubles per "
+                                          "consecutive failure up to restart_max_backoff_s.", lo=0.0, hi=3600.0)
+    restart_max_backoff_s: float = _f(60.0, "Longest delay before restarting a child.", lo=0.0, hi=86400.0)
+    healthy_after_s: float = _f(60.0, "A child that ran this long since its last start resets its backoff.",
+                                lo=0.0, hi=86400.0)
+    max_restarts: int = _f(10, "Restarts allowed per child within restart_window_s; beyond it the child stays "
+                           "down (state 'failed' in `mctrack status`) and the others keep running.",
+                           lo=0, hi=1_000_000)
+    restart_window_s: float = _f(600.0, "Window for max_restarts.", lo=0.0, hi=604800.0, lo_open=True)
+    stop_timeout_s: float = _f(15.0, "On SIGINT/SIGTERM, how long children get to stop after the stop event "
+                               "before they are terminated (then killed after as long again).", lo=0.0,
+                               hi=3600.0)
+
+
+@dataclass
 class Config:
     detector: DetectorConfig = _f(None, "Person detector.", factory=DetectorConfig)
     clahe: ClaheConfig = _f(None, "Lighting normalisation.", factory=ClaheConfig)
@@ -317,6 +379,11 @@ class Config:
     hub: HubConfig = _f(None, "Cross-camera identity hub: publishing, consuming, assignment, retention.",
                         factory=HubConfig)
     logging: LoggingConfig = _f(None, "Logging.", factory=LoggingConfig)
+    metrics: MetricsConfig = _f(None, "Prometheus metrics and health endpoint.", factory=MetricsConfig)
+    worker: WorkerConfig = _f(None, "Live camera workers: heartbeats and buffering while Redis is down.",
+                              factory=WorkerConfig)
+    supervisor: SupervisorConfig = _f(None, "`mctrack run`: restarting dead or hung processes.",
+                                      factory=SupervisorConfig)
     cameras: list[CameraConfig] = _f(None, "Cameras for `mctrack run`.", factory=list)
 
 

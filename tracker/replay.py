@@ -170,7 +170,8 @@ def _replay_loop(cfg: Config, sources: dict[str, FrameSource], out_dir: Path, de
                 sink.advance(frame.index)
                 summary.frames[name] += 1
                 if hub is not None:
-                    hub.publish(name, result.updates, frame.image)  # type: ignore[attr-defined]
+                    hub.publish(name, result.updates, frame.image, frame.index,  # type: ignore[attr-defined]
+                                frame.timestamp_s)
                 if save_video:
                     _draw(videos, out_dir, name, frame, result, hub, pipelines[name].tracker.fps)
                 if on_frame is not None:

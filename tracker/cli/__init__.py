@@ -21,6 +21,7 @@ _SUBCOMMANDS = [
     "query",
     "hub_bench",
     "status",
+    "soak",
     "config",
 ]
 
