@@ -12,6 +12,7 @@ import numpy as np
 
 from streams.base import Frame, SourceError
 from streams.pacing import PacedReader
+from streams.read_ahead import read_ahead
 from streams.stats import SourceStats
 from tracker.config import SourceConfig
 
@@ -144,7 +145,7 @@ class VideoFileSource:
                 self._paced = PacedReader(self._decoded(), self._fps, name=f"replay-{self.camera_id}")
             frames: Iterator[tuple[int, np.ndarray]] = iter(self._paced)
         else:
-            frames = self._decoded()
+            frames = read_ahead(self._decoded(), name=f"decode-{self.camera_id}")
         for index, image in frames:
             yield Frame(self.camera_id, index, (index - 1) / self._fps, image)
 

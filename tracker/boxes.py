@@ -17,6 +17,10 @@ _EPS = 1e-9
 def xyxy_to_xyah(xyxy: np.ndarray) -> np.ndarray:
     """(..., 4) xyxy -> (..., 4) xyah."""
     xyxy = np.asarray(xyxy, dtype=np.float64)
+    if xyxy.ndim == 1:  # fast path for one box (per-track updates)
+        x1, y1, x2, y2 = xyxy.tolist()
+        w, h = x2 - x1, y2 - y1
+        return np.array([x1 + w / 2, y1 + h / 2, w / max(h, _EPS), h])
     w = xyxy[..., 2] - xyxy[..., 0]
     h = xyxy[..., 3] - xyxy[..., 1]
     return np.stack([xyxy[..., 0] + w / 2, xyxy[..., 1] + h / 2, w / np.maximum(h, _EPS), h], axis=-1)
@@ -25,6 +29,10 @@ def xyxy_to_xyah(xyxy: np.ndarray) -> np.ndarray:
 def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
     """(..., 4) xyah -> (..., 4) xyxy."""
     xyah = np.asarray(xyah, dtype=np.float64)
+    if xyah.ndim == 1:  # fast path for one box
+        cx, cy, a, h1 = xyah.tolist()
+        w1 = a * h1
+        return np.array([cx - w1 / 2, cy - h1 / 2, cx + w1 / 2, cy + h1 / 2])
     h = xyah[..., 3]
     w = xyah[..., 2] * h
     return np.stack([xyah[..., 0] - w / 2, xyah[..., 1] - h / 2, xyah[..., 0] + w / 2, xyah[..., 1] + h / 2], axis=-1)

@@ -78,6 +78,8 @@ class ClaheConfig:
     dark_mean_luma: float = _f(40.0, "A frame whose mean Lab L (0-255) is below this counts as dark. The dev clip "
                                "has L~128; darkened with gamma 2.5 L~55 (CLAHE: no gain), gamma 4 L~30 (gain).",
                                lo=0.0, hi=255.0)
+    luma_check_every_n_frames: int = _f(7, "With detector_input 'dark', re-measure the frame brightness every "
+                                        "this many frames (lighting changes slowly).", lo=1, hi=100000)
     reid_crops: bool = _f(False, "Feed Re-ID the CLAHE-equalised frame. Measured (tests/benchmarks/"
                           "reid_lighting_study.py): no cross-camera gain over raw crops once the hub subtracts "
                           "per-camera mean embeddings, and costs ~4-7 ms per frame; CLAHE per crop is worse.")
@@ -103,6 +105,8 @@ class ReidConfig:
                              "embed every confident detection every frame.", lo=0, hi=10000)
     easy_match_iou: float = _f(0.5, "Re-ID on demand: the IoU with its track that makes a lone detection's match "
                                "unambiguous.", lo=0.0, hi=1.0, lo_open=True)
+    near_iou: float = _f(0.1, "Re-ID on demand: another detection or track overlapping a detection by more than "
+                         "this IoU makes its match ambiguous (it is embedded).", lo=0.0, hi=1.0)
     min_crop_height_px: float = _f(24.0, "Boxes shorter than this get no embedding (too little appearance).",
                                    lo=0.0, hi=10000)
 

@@ -78,6 +78,7 @@ class MultiObjectTracker:
         self.tracks: list[Track] = []
         self._next_id = 1
         self._predicted = False
+        self._overlap_cache: tuple[np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------------------------------------------
     def predict(self) -> None:
@@ -87,11 +88,12 @@ class MultiObjectTracker:
                 t.predict(self.kf)
             self._predicted = True
 
-    def embedding_needed(self, detections: Detections, refresh_frames: int, easy_iou: float) -> np.ndarray:
+    def embedding_needed(self, detections: Detections, refresh_frames: int, easy_iou: float,
+                         near_iou: float = 0.0) -> np.ndarray:
         """(N,) bool: which detections need an appearance feature this frame (call after ``predict``).
 
         A detection can skip Re-ID when its association is unambiguous: it overlaps exactly one confirmed track
-        seen in the previous frame by at least ``easy_iou``, no other detection or track comes near (IoU > 0)
+        seen in the previous frame by at least ``easy_iou``, no other detection or track comes near (IoU > near_iou)
         either of them, and that track got a feature within the last ``refresh_frames`` frames. Every other
         detection (new people, lost tracks coming back, crowds, crossings) is embedded.
         """
@@ -105,10 +107,10 @@ class MultiObjectTracker:
         det_overlap = self._max_overlap(detections.xyxy)
         other_iou = (iou_matrix(np.stack([t.predicted_xyxy() for t in others]), detections.xyxy).max(axis=0)
                      if others else np.zeros(n))
-        touching = iou > 0
+        touching = iou > near_iou
         for j in range(n):
             rows = np.flatnonzero(touching[:, j])
-            if len(rows) != 1 or det_overlap[j] > 0 or other_iou[j] > 0:
+            if len(rows) != 1 or det_overlap[j] > near_iou or other_iou[j] > near_iou:
                 continue
             k = rows[0]
             t = live[k]
@@ -246,11 +248,16 @@ class MultiObjectTracker:
         m, um_r, um_c = linear_assignment(cost, max_iou_distance)
         return [(rows[r], cols[c]) for r, c in m], [rows[r] for r in um_r], [cols[c] for c in um_c]
 
-    @staticmethod
-    def _max_overlap(xyxy: np.ndarray) -> np.ndarray:
-        """(N,) largest IoU of each detection with any other detection."""
+    def _max_overlap(self, xyxy: np.ndarray) -> np.ndarray:
+        """(N,) largest IoU of each detection with any other detection (computed once per frame's boxes)."""
+        cached = self._overlap_cache
+        if cached is not None and cached[0] is xyxy:
+            return cached[1]
         if len(xyxy) < 2:
-            return np.zeros(len(xyxy))
-        iou = iou_matrix(xyxy, xyxy)
-        np.fill_diagonal(iou, 0.0)
-        return iou.max(axis=1)
+            out = np.zeros(len(xyxy))
+        else:
+            iou = iou_matrix(xyxy, xyxy)
+            np.fill_diagonal(iou, 0.0)
+            out = iou.max(axis=1)
+        self._overlap_cache = (xyxy, out)
+        return out

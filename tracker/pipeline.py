@@ -54,6 +54,8 @@ class CameraPipeline:
         self.embedder = embedder if cfg.reid.enabled else None
         self.clahe = clahe if cfg.clahe.enabled else None
         self.tracker = MultiObjectTracker(cfg.tracker, cfg.kalman, fps=fps)
+        self._dark: bool | None = None
+        self._frames_since_luma_check = 0
 
     def process(self, frame: Frame) -> FrameResult:
         timings: dict[str, float] = {}
@@ -85,9 +87,14 @@ class CameraPipeline:
         """Returns (detector input, Re-ID input); CLAHE is computed at most once per frame."""
         if self.clahe is None:
             return image, image
-        want_det = self.cfg.clahe.detector_input == "always" or (
-            self.cfg.clahe.detector_input == "dark"
-            and should_equalise_detector_input(mean_luma(image), self.cfg.clahe))
+        want_det = self.cfg.clahe.detector_input == "always"
+        if self.cfg.clahe.detector_input == "dark":
+            if self._frames_since_luma_check >= self.cfg.clahe.luma_check_every_n_frames - 1 or self._dark is None:
+                self._dark = should_equalise_detector_input(mean_luma(image), self.cfg.clahe)
+                self._frames_since_luma_check = 0
+            else:
+                self._frames_since_luma_check += 1
+            want_det = self._dark
         want_reid = self.cfg.clahe.reid_crops and self.embedder is not None
         if not (want_det or want_reid):
             return image, image
@@ -100,7 +107,8 @@ class CameraPipeline:
             return dets
         want = dets.confidence >= self.cfg.tracker.high_score_threshold
         if self.cfg.reid.refresh_frames > 0:
-            want &= self.tracker.embedding_needed(dets, self.cfg.reid.refresh_frames, self.cfg.reid.easy_match_iou)
+            want &= self.tracker.embedding_needed(dets, self.cfg.reid.refresh_frames, self.cfg.reid.easy_match_iou,
+                                                  self.cfg.reid.near_iou)
         idx = np.flatnonzero(want)
         emb = np.zeros((len(dets), self.embedder.dim), dtype=np.float32)
         if len(idx):

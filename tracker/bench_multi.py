@@ -1,0 +1,103 @@
+"""Multi-camera benchmark: N camera worker processes replay a video in real time through one hub; reports
+whether every camera kept up with the real-time rate (from the workers' own heartbeats)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tracker.config import Config
+
+__all__ = ["MultiCameraBench", "run_multi_camera_bench"]
+
+log = logging.getLogger(__name__)
+
+#: A camera keeps up when it processes at least this fraction of the offered real-time rate.
+KEEP_UP_FRACTION = 0.95
+_POLL_S = 0.5
+_STARTUP_TIMEOUT_S = 180.0
+_STOP_TIMEOUT_S = 20.0
+
+
+@dataclass
+class MultiCameraBench:
+    cameras: int
+    rate: float
+    duration_s: float
+    aggregate_fps: float
+    all_kept_up: bool
+    cameras_kept_up: int
+    per_camera: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _snapshot(client: Any, keys: Any, names: list[str]) -> dict[str, Any]:
+    from tracker.heartbeat import read_heartbeats
+
+    views = {v.name: v for v in read_heartbeats(client, keys, names) if v.kind == "worker"}
+    return {n: views[n].record for n in names if n in views and views[n].record is not None}
+
+
+def run_multi_camera_bench(cfg: Config, video: str, cameras: int, rate: float, duration_s: float,
+                           config_path: str | None = None, overrides: list[str] | None = None) -> MultiCameraBench:
+    """Starts an embedded Redis (or uses redis.url), one hub process and ``cameras`` worker processes that replay
+    ``video`` paced at ``rate`` fps; measures each camera's processed fps over ``duration_s`` once all run."""
+    from tracker.heartbeat import HeartbeatKeys
+    from tracker.redis_conn import connect
+
+    handle = connect(cfg.redis)
+    keys = HeartbeatKeys(cfg.redis.key_prefix)
+    common = (["--config", config_path] if config_path else []) + sum((["--set", s] for s in overrides or []), [])
+    env = dict(os.environ)
+    procs: list[subprocess.Popen[bytes]] = []
+    names = [f"bench{i + 1}" for i in range(cameras)]
+    try:
+        procs.append(subprocess.Popen([sys.executable, "-m", "tracker", "--log-level", "WARNING", "hub",
+                                       "--redis-url", handle.child_url, *common], env=env))
+        for name in names:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "tracker", "--log-level", "WARNING", "worker", "--camera", name,
+                 "--source", video, "--fps", str(rate), "--redis-url", handle.child_url, *common,
+                 "--set", "source.realtime=true"], env=env))
+        deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+        while True:
+            snap = _snapshot(handle.client, keys, names)
+            if len(snap) == len(names) and all(r.frames_processed > 0 for r in snap.values()):
+                break
+            if time.monotonic() > deadline or any(p.poll() not in (None, 0) for p in procs):
+                raise RuntimeError("multi-camera bench: workers did not start (see their log lines above)")
+            time.sleep(_POLL_S)
+        t0, start = time.monotonic(), snap
+        time.sleep(duration_s)
+        end = _snapshot(handle.client, keys, names)
+        elapsed = time.monotonic() - t0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        handle.close()
+    per_camera = []
+    for name in names:
+        a, b = start[name], end.get(name, start[name])
+        fps = (b.frames_processed - a.frames_processed) / elapsed
+        offered = (b.frames_in - a.frames_in) / elapsed
+        per_camera.append({"camera": name, "fps": fps, "offered_fps": offered,
+                           "dropped": int(b.frames_dropped - a.frames_dropped),
+                           "kept_up": fps >= KEEP_UP_FRACTION * rate})
+    kept = sum(c["kept_up"] for c in per_camera)
+    return MultiCameraBench(cameras=cameras, rate=rate, duration_s=elapsed,
+                            aggregate_fps=sum(c["fps"] for c in per_camera), all_kept_up=kept == cameras,
+                            cameras_kept_up=kept, per_camera=per_camera)
