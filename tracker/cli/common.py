@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
+from typing import Any, Callable
 
 from tracker.config import Config, load_config
 
-__all__ = ["add_config_args", "config_from_args"]
+__all__ = ["add_config_args", "config_from_args", "install_stop_signals"]
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -18,3 +21,19 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace, extra: list[str] | None = None) -> Config:
     """Load the config named by --config with --set overrides (then ``extra`` overrides) applied."""
     return load_config(args.config, list(args.set) + list(extra or []))
+
+
+def install_stop_signals() -> tuple["threading.Event", "Callable[[], None]"]:
+    """SIGINT/SIGTERM set the returned event (a clean shutdown) instead of raising; call the returned function to
+    put the previous handlers back. Outside the main thread no handler is installed."""
+    stop = threading.Event()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return stop, restore

@@ -16,12 +16,10 @@ import argparse
 import json
 import logging
 import math
-import signal
 import sys
-import threading
 from typing import Any
 
-from tracker.cli.common import add_config_args, config_from_args
+from tracker.cli.common import add_config_args, config_from_args, install_stop_signals
 from tracker.config import Config
 
 __all__ = ["register", "run", "add_redis_args", "open_redis"]
@@ -68,11 +66,7 @@ def run(args: argparse.Namespace) -> int:
     handle = open_redis(args, cfg)
     if handle is None:
         return 2
-    stop = threading.Event()
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    stop, restore_signals = install_stop_signals()
     try:
         hub = Hub(handle.client, cfg, consumer_name=args.consumer)
         try:
@@ -95,6 +89,5 @@ def run(args: argparse.Namespace) -> int:
                           "latency_p50_ms": pct[50], "latency_p99_ms": pct[99]}))
         return 0
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore_signals()
         handle.close()

@@ -11,11 +11,8 @@ Stops cleanly on SIGINT/SIGTERM. See tracker/supervisor.py for the restart polic
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
-from typing import Any
 
-from tracker.cli.common import add_config_args, config_from_args
+from tracker.cli.common import add_config_args, config_from_args, install_stop_signals
 
 __all__ = ["register", "run"]
 
@@ -44,16 +41,11 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(level)
     set_camera_id("supervisor")
     supervisor = Supervisor(cfg, args.redis_url, only=args.only, log_level=level)
-    stop = threading.Event()
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    stop, restore_signals = install_stop_signals()
     try:
         return supervisor.run(stop)
     except RedisUnavailableError as exc:
         print(f"mctrack: error: {exc}")
         return 2
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore_signals()

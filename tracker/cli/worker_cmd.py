@@ -13,11 +13,8 @@ config, missing model files, unreadable source, unusable Redis URL).
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
-from typing import Any
 
-from tracker.cli.common import add_config_args, config_from_args
+from tracker.cli.common import add_config_args, config_from_args, install_stop_signals
 
 __all__ = ["register", "run"]
 
@@ -57,17 +54,12 @@ def run(args: argparse.Namespace) -> int:
                               f"({sorted(configured) or 'empty'}): pass --source")
         source = cam.source
         fps = cam.fps if fps is None else fps
-    stop = threading.Event()
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    stop, restore_signals = install_stop_signals()
     try:
         result = run_worker(cfg, args.camera, source, redis_url=args.redis_url, fps=fps or 0.0, stop=stop,
                             metrics_port=args.metrics_port)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore_signals()
     print(f"worker {args.camera}: {result.reason}; {result.frames_processed} frames processed, "
           f"{result.messages_sent} messages sent, {result.messages_dropped} dropped")
     return result.exit_code
