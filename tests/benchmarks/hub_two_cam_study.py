@@ -240,7 +240,7 @@ def main() -> int:
     rng = np.random.default_rng(args.seed)
     tracklets = {c: make_tracklets(gt[c][:, :6], c, args.fragment_rate, args.fragment_gap, rng) for c in CAMERAS}
     # score against the full gt: boxes dropped at fragment points count as misses for every variant alike
-    print(f"tracklets: " + ", ".join(f"{c}: {len({t[1] for t in tracklets[c]})} local tracks of "
+    print("tracklets: " + ", ".join(f"{c}: {len({t[1] for t in tracklets[c]})} local tracks of "
                                       f"{len(np.unique(gt[c][:, 1]))} people" for c in CAMERAS))
     embs = {"plain": embed_all(setup, base.reid, None, Path(args.cache), "plain"),
             "clahe": embed_all(setup, base.reid, Clahe(base.clahe), Path(args.cache), "clahe")}
