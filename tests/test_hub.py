@@ -15,10 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.config import Config, RedisConfig, load_config
+from tracker.config import Config, load_config
 from tracker.hub import Hub, HubLockedError
 from tracker.publisher import TrackletPublisher
-from tracker.redis_conn import connect
 from tracker.schema import Keys, decode_box_point, decode_frame
 from tracker.tracklet import TrackletUpdate
 
@@ -26,13 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 DIM = 128
 FPS = 10.0
 _prefixes = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def redis_handle():
-    handle = connect(RedisConfig())
-    yield handle
-    handle.close()
 
 
 def make_cfg(*overrides: str) -> Config:

@@ -12,23 +12,15 @@ import numpy as np
 import pytest
 
 from tracker.cli import main
-from tracker.config import RedisConfig, load_config
+from tracker.config import load_config
 from tracker.hub import Hub
 from tracker.motio import read_mot
 from tracker.publisher import TrackletPublisher
-from tracker.redis_conn import connect
 from tracker.tracklet import TrackletUpdate
 
 DIM = 64
 FPS = 5.0
 _prefixes = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def redis_handle():
-    handle = connect(RedisConfig())
-    yield handle
-    handle.close()
 
 
 @pytest.fixture(scope="module")

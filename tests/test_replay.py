@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from live_helpers import make_clip
 from tracker.cli import main
 from tracker.motio import read_mot
 
@@ -18,23 +18,10 @@ FLOOR_IDF1 = 0.86
 FLOOR_MOTA = 0.82
 
 
-def _short_clip(src: Path, dst: Path, frames: int) -> Path:
-    cap = cv2.VideoCapture(str(src))
-    ok, img = cap.read()
-    h, w = img.shape[:2]
-    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), 7.0, (w, h))
-    n = 0
-    while ok and n < frames:
-        out.write(img)
-        n += 1
-        ok, img = cap.read()
-    out.release()
-    cap.release()
-    return dst
 
 
 def test_replay_short_clip_end_to_end(tmp_path, dev_dir, model_overrides, capsys):
-    clip = _short_clip(dev_dir / "full" / "cam1" / "video.mp4", tmp_path / "clip.mp4", 30)
+    clip = make_clip(dev_dir, tmp_path / "clip.mp4", 30)
     out = tmp_path / "out"
     sets = sum((["--set", s] for s in model_overrides), [])
     rc = main(["replay", "--camera", f"cam1={clip}", "--out", str(out), "--no-hub", "--no-progress",
