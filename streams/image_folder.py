@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from streams.base import Frame, SourceError
-from streams.pacing import PacedReader
+from streams.pacing import PacedReader, playback
 from streams.stats import SourceStats
 from streams.video_file import plausible_fps
 from tracker.config import SourceConfig
@@ -166,12 +166,7 @@ class ImageFolderSource:
                        self._bad_images)
 
     def __iter__(self) -> Iterator[Frame]:
-        if self._cfg.realtime:
-            if self._paced is None:
-                self._paced = PacedReader(self._decoded(), self._fps, name=f"replay-{self.camera_id}")
-            frames: Iterator[tuple[int, np.ndarray]] = iter(self._paced)
-        else:
-            frames = self._decoded()
+        frames, self._paced = playback(self._decoded(), self._fps, self.camera_id, self._cfg.realtime, self._paced)
         for index, image in frames:
             yield Frame(self.camera_id, index, (index - 1) / self._fps, image)
 

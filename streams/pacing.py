@@ -99,3 +99,19 @@ class PacedReader:
                 logger.warning("realtime reader %s did not stop within %.0f s", self._thread.name, _JOIN_TIMEOUT_S)
                 return False
         return True
+
+
+def playback(decoded: Iterator[tuple[int, np.ndarray]], fps: float, name: str, realtime: bool,
+             paced: PacedReader | None = None) -> tuple[Iterator[tuple[int, np.ndarray]], PacedReader | None]:
+    """How a recorded source (file, image folder) yields its ``(index, image)`` pairs.
+
+    realtime: paced at ``fps`` like a live camera (``paced`` is reused if given; newest frame kept, drops
+    counted by the returned reader); otherwise every frame, decoded ahead on a background thread.
+    """
+    if not realtime:
+        from streams.read_ahead import read_ahead
+
+        return read_ahead(decoded, name=f"decode-{name}"), None
+    if paced is None:
+        paced = PacedReader(decoded, fps, name=f"replay-{name}")
+    return iter(paced), paced

@@ -11,8 +11,7 @@ import cv2
 import numpy as np
 
 from streams.base import Frame, SourceError
-from streams.pacing import PacedReader
-from streams.read_ahead import read_ahead
+from streams.pacing import PacedReader, playback
 from streams.stats import SourceStats
 from tracker.config import SourceConfig
 
@@ -140,12 +139,7 @@ class VideoFileSource:
             self._log.info("%s: end of file after %d frames", self._path, read)
 
     def __iter__(self) -> Iterator[Frame]:
-        if self._cfg.realtime:
-            if self._paced is None:
-                self._paced = PacedReader(self._decoded(), self._fps, name=f"replay-{self.camera_id}")
-            frames: Iterator[tuple[int, np.ndarray]] = iter(self._paced)
-        else:
-            frames = read_ahead(self._decoded(), name=f"decode-{self.camera_id}")
+        frames, self._paced = playback(self._decoded(), self._fps, self.camera_id, self._cfg.realtime, self._paced)
         for index, image in frames:
             yield Frame(self.camera_id, index, (index - 1) / self._fps, image)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tracker.config import load_config
+from tracker.cli.common import add_config_args, config_from_args
 
 __all__ = ["register", "run"]
 
@@ -15,17 +15,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Export the torchreid Re-ID weights to ONNX (dynamic batch) and, when reid.backend is "
                     "openvino, to OpenVINO IR. The files are cached in reid.cache_dir, keyed by the weights' "
                     "sha256, the model name and the input size; an existing export is reused.")
-    parser.add_argument("--config", metavar="FILE", default=None, help="YAML config (default: built-in defaults)")
-    parser.add_argument("--set", metavar="KEY=VALUE", dest="overrides", action="append", default=[],
-                        help="override a config key, e.g. --set reid.weights=../shared/models/osnet_x0_25_msmt17.pt "
-                             "(repeatable)")
+    add_config_args(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from tracker.reid.export import export_onnx, export_openvino
 
-    cfg = load_config(args.config, args.overrides).reid
+    cfg = config_from_args(args).reid
     print(f"onnx: {export_onnx(cfg)}")
     if cfg.backend == "openvino":
         print(f"openvino: {export_openvino(cfg)}")
