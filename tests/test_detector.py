@@ -81,14 +81,35 @@ def test_recall_against_ground_truth(detector: UltralyticsDetector,
     assert recall >= MIN_RECALL, f"recall {recall:.3f} at IoU {IOU_MATCH} over {total} gt boxes"
 
 
-def test_fast_path_equals_ultralytics_predict(detector: UltralyticsDetector,
+@pytest.fixture(scope="module")
+def export_shape_detector(detector_weights: Path) -> UltralyticsDetector:
+    return UltralyticsDetector(DetectorConfig(weights=str(detector_weights), input_shape="export"))
+
+
+def test_fast_path_equals_ultralytics_predict(export_shape_detector: UltralyticsDetector,
                                               frames_and_gt: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """At the export's own input size the lean path gives Ultralytics' boxes exactly."""
+    detector = export_shape_detector
+    assert not detector.info.fits_frame
     for image, _ in frames_and_gt[:3]:
         for view in (image, image[40:333, 17:700]):  # odd sizes exercise the letterbox rounding
             fast, reference = detector.detect(view), detector.predict_reference(view)
             assert len(fast) == len(reference) > 0
             np.testing.assert_allclose(fast.xyxy, reference.xyxy, atol=1e-3)
             np.testing.assert_allclose(fast.confidence, reference.confidence, atol=1e-5)
+
+
+def test_frame_fitted_input_finds_the_same_people(detector: UltralyticsDetector,
+                                                   export_shape_detector: UltralyticsDetector,
+                                                   frames_and_gt: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """input_shape auto reshapes the 640x640 IR to the frame's aspect (640x480 here): same people, boxes within a
+    few pixels of the square input's."""
+    assert detector.info.fits_frame
+    for image, _ in frames_and_gt[:3]:
+        fitted, square = detector.detect(image), export_shape_detector.detect(image)
+        strong_f, strong_s = fitted.xyxy[fitted.confidence >= 0.5], square.xyxy[square.confidence >= 0.5]
+        assert len(strong_s) > 0 and abs(len(strong_f) - len(strong_s)) <= 1
+        assert _true_positives(strong_s, strong_f) >= len(strong_s) - 1
 
 
 def test_letterbox_round_trip() -> None:
@@ -104,12 +125,13 @@ def test_letterbox_round_trip() -> None:
     assert auto_blob.shape[2] % 32 == 0 and auto_blob.shape[2] < 640
 
 
-def test_only_person_boxes(detector: UltralyticsDetector) -> None:
+def test_only_person_boxes(detector: UltralyticsDetector, export_shape_detector: UltralyticsDetector) -> None:
     from ultralytics.utils import ASSETS
 
     image = cv2.imread(str(ASSETS / "bus.jpg"))
     assert image is not None
-    (everything,) = detector._model.predict(image, conf=0.25, verbose=False)  # all 80 classes
+    # all 80 classes, through plain Ultralytics at the export's own input size
+    (everything,) = export_shape_detector._model.predict(image, conf=0.25, verbose=False)
     classes = everything.boxes.cls.numpy().astype(int)
     others = everything.boxes.xyxy.numpy()[classes != 0]
     people = everything.boxes.xyxy.numpy()[classes == 0]

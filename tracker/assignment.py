@@ -22,20 +22,18 @@ def linear_assignment(cost: np.ndarray, max_cost: float, rows: Sequence[int] | N
 
     cost: (N, M). rows/cols: subsets of indices to consider (default all). Returned indices are into ``cost``.
     """
+    whole = rows is None and cols is None
     rows = list(range(cost.shape[0])) if rows is None else list(rows)
     cols = list(range(cost.shape[1])) if cols is None else list(cols)
     if not rows or not cols:
         return [], rows, cols
-    sub = cost[np.ix_(rows, cols)]
+    sub = cost if whole else cost[rows][:, cols]
     r_idx, c_idx = linear_sum_assignment(sub)
-    matches: list[tuple[int, int]] = []
-    matched_r: set[int] = set()
-    matched_c: set[int] = set()
-    for r, c in zip(r_idx, c_idx):
-        if sub[r, c] <= max_cost and sub[r, c] < INFEASIBLE:
-            matches.append((rows[r], cols[c]))
-            matched_r.add(rows[r])
-            matched_c.add(cols[c])
+    pair_cost = sub[r_idx, c_idx]
+    keep = (pair_cost <= max_cost) & (pair_cost < INFEASIBLE)
+    matches = [(rows[r], cols[c]) for r, c in zip(r_idx[keep].tolist(), c_idx[keep].tolist())]
+    matched_r = {r for r, _ in matches}
+    matched_c = {c for _, c in matches}
     return (matches, [r for r in rows if r not in matched_r], [c for c in cols if c not in matched_c])
 
 

@@ -23,7 +23,12 @@ def xyxy_to_xyah(xyxy: np.ndarray) -> np.ndarray:
         return np.array([x1 + w / 2, y1 + h / 2, w / max(h, _EPS), h])
     w = xyxy[..., 2] - xyxy[..., 0]
     h = xyxy[..., 3] - xyxy[..., 1]
-    return np.stack([xyxy[..., 0] + w / 2, xyxy[..., 1] + h / 2, w / np.maximum(h, _EPS), h], axis=-1)
+    out = np.empty(xyxy.shape)
+    out[..., 0] = xyxy[..., 0] + w / 2
+    out[..., 1] = xyxy[..., 1] + h / 2
+    out[..., 2] = w / np.maximum(h, _EPS)
+    out[..., 3] = h
+    return out
 
 
 def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
@@ -33,9 +38,14 @@ def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
         cx, cy, a, h1 = xyah.tolist()
         w1 = a * h1
         return np.array([cx - w1 / 2, cy - h1 / 2, cx + w1 / 2, cy + h1 / 2])
-    h = xyah[..., 3]
-    w = xyah[..., 2] * h
-    return np.stack([xyah[..., 0] - w / 2, xyah[..., 1] - h / 2, xyah[..., 0] + w / 2, xyah[..., 1] + h / 2], axis=-1)
+    half_h = xyah[..., 3] / 2
+    half_w = xyah[..., 2] * xyah[..., 3] / 2
+    out = np.empty(xyah.shape)
+    out[..., 0] = xyah[..., 0] - half_w
+    out[..., 1] = xyah[..., 1] - half_h
+    out[..., 2] = xyah[..., 0] + half_w
+    out[..., 3] = xyah[..., 1] + half_h
+    return out
 
 
 def xyxy_to_tlwh(xyxy: np.ndarray) -> np.ndarray:
@@ -58,11 +68,12 @@ def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
     b = np.asarray(b_xyxy, dtype=np.float64).reshape(-1, 4)
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return inter / np.maximum(union, _EPS)
+    ax1, ay1, ax2, ay2 = a[:, 0:1], a[:, 1:2], a[:, 2:3], a[:, 3:4]  # (N, 1) each
+    bx1, by1, bx2, by2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]  # (M,) each
+    inter_w = np.minimum(ax2, bx2) - np.maximum(ax1, bx1)
+    inter_h = np.minimum(ay2, by2) - np.maximum(ay1, by1)
+    inter = np.maximum(inter_w, 0.0, out=inter_w) * np.maximum(inter_h, 0.0, out=inter_h)  # (N, M)
+    area_a = np.maximum(ax2 - ax1, 0.0) * np.maximum(ay2 - ay1, 0.0)
+    area_b = np.maximum(bx2 - bx1, 0.0) * np.maximum(by2 - by1, 0.0)
+    union = area_a + area_b - inter
+    return inter / np.maximum(union, _EPS, out=union)

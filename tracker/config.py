@@ -51,6 +51,12 @@ class DetectorConfig:
                       "name (yolo11n.pt) is downloaded by Ultralytics when online; offline pass a local path.")
     imgsz: int = _f(640, "Inference size in pixels (the long side); fixed-size exports must use their own size.",
                     lo=32, hi=4096)
+    input_shape: Literal["auto", "export"] = _f(
+        "auto", "Network input shape. auto: letterbox each frame into the smallest rectangle of stride multiples "
+                "that holds it at the model's long side, like Ultralytics does for dynamic models (a 768x576 "
+                "camera runs at 640x480, 25% fewer pixels than 640x640; a 448x576 one at 512x640). Fixed-size "
+                "OpenVINO YOLO exports are reshaped for it, once per frame size; other fixed-size models keep "
+                "their size. export: a fixed-size model's own input (640x640 letterbox).")
     conf_threshold: float = _f(0.1, "Lowest detection score kept. Scores between this and "
                                "tracker.high_score_threshold only extend existing tracks (ByteTrack second pass).",
                                lo=0.0, hi=1.0, lo_open=True, hi_open=True)
@@ -154,6 +160,13 @@ class TrackerConfig:
                                                       "detector's box or the Kalman posterior.")
     gallery_size: int = _f(30, "Embeddings kept per track (bounded gallery, newest kept).", lo=1, hi=10000)
     max_history: int = _f(300, "Box history kept per track (bounded).", lo=1, hi=1_000_000)
+
+
+@dataclass
+class PipelineConfig:
+    overlap: bool = _f(True, "Live workers and `mctrack bench`: run Re-ID and association of frame t in a worker "
+                       "thread while the detector runs frame t+1 (results come one frame later). Replay and "
+                       "evaluation process frame by frame either way; the results are the same.")
 
 
 @dataclass
@@ -377,6 +390,7 @@ class Config:
     reid: ReidConfig = _f(None, "Re-ID appearance model.", factory=ReidConfig)
     kalman: KalmanConfig = _f(None, "Kalman filter noise model.", factory=KalmanConfig)
     tracker: TrackerConfig = _f(None, "Per-camera association and track lifecycle.", factory=TrackerConfig)
+    pipeline: PipelineConfig = _f(None, "How a camera's per-frame stages are scheduled.", factory=PipelineConfig)
     source: SourceConfig = _f(None, "Video sources (files, image folders, RTSP, webcams).", factory=SourceConfig)
     output: OutputConfig = _f(None, "Replay output.", factory=OutputConfig)
     redis: RedisConfig = _f(None, "Redis connection.", factory=RedisConfig)

@@ -26,11 +26,14 @@ def cosine_distance(track_features: np.ndarray, det_features: np.ndarray) -> np.
     b = np.asarray(det_features, dtype=np.float32)
     if a.size == 0 or b.size == 0:
         return np.full((len(a), len(b)), np.nan)
-    dist = 1.0 - a @ b.T
-    missing = (np.abs(a).sum(axis=1) == 0)[:, None] | (np.abs(b).sum(axis=1) == 0)[None, :]
-    dist = dist.astype(np.float64)
-    dist[missing] = np.nan
-    return np.clip(dist, 0.0, 2.0, where=~np.isnan(dist), out=dist)
+    dist = (1.0 - a @ b.T).astype(np.float64)
+    np.minimum(np.maximum(dist, 0.0, out=dist), 2.0, out=dist)
+    missing_a, missing_b = ~a.any(axis=1), ~b.any(axis=1)
+    if missing_a.any():
+        dist[missing_a] = np.nan
+    if missing_b.any():
+        dist[:, missing_b] = np.nan
+    return dist
 
 
 def fuse_costs(iou_dist: np.ndarray, app_dist: np.ndarray, gate_mask: np.ndarray, appearance_weight: float,
@@ -42,9 +45,9 @@ def fuse_costs(iou_dist: np.ndarray, app_dist: np.ndarray, gate_mask: np.ndarray
       ``max_cosine_distance`` are INFEASIBLE (a different-looking person is never matched on motion alone).
     - Where a feature is missing: cost = 1 - IoU, feasible only below ``max_iou_distance``.
     """
-    cost = np.where(np.isnan(app_dist), iou_dist,
-                    appearance_weight * np.nan_to_num(app_dist) + (1.0 - appearance_weight) * iou_dist)
-    too_different = ~np.isnan(app_dist) & (np.nan_to_num(app_dist) > max_cosine_distance)
-    no_overlap = np.isnan(app_dist) & (iou_dist > max_iou_distance)
-    cost = np.where(~gate_mask | too_different | no_overlap, INFEASIBLE, cost)
+    has_app = ~np.isnan(app_dist)
+    app = np.where(has_app, app_dist, 0.0)
+    cost = np.where(has_app, appearance_weight * app + (1.0 - appearance_weight) * iou_dist, iou_dist)
+    # infeasible: outside the gate; too different (with features); too little overlap (without)
+    cost[~gate_mask | np.where(has_app, app > max_cosine_distance, iou_dist > max_iou_distance)] = INFEASIBLE
     return cost

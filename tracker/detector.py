@@ -5,6 +5,10 @@ through torch. ``UltralyticsDetector.detect`` instead sets the predictor up once
 into the network blob (same geometry and rounding as Ultralytics), then calls the Ultralytics backend and NMS
 directly. ``predict_reference`` keeps the plain ``YOLO.predict()`` path; a test checks both give the same boxes and
 ``tests/benchmarks/model_timing.py`` measures the difference.
+
+With ``detector.input_shape: auto`` every frame is letterboxed into the smallest stride-multiple rectangle that holds
+it (640x480 for a 4:3 camera). Fixed-size OpenVINO exports are reshaped for that rectangle (``tracker.yolo_ir``), one
+compiled model per input size, swapped into the Ultralytics backend.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 
 from tracker.config import ConfigError, DetectorConfig
 from tracker.detections import Detections
+from tracker.yolo_ir import DETECT_STRIDES
 
 __all__ = ["UltralyticsDetector", "DetectorInfo", "resolve_detector_weights", "filter_min_size_xyxy", "letterbox_blob",
            "unletterbox_xyxy"]
@@ -31,6 +36,8 @@ _OFFICIAL_SUFFIXES = (".pt", ".yaml")
 _LETTERBOX_GREY = 114  # Ultralytics' padding value
 _PAD_ROUNDING = 0.1  # Ultralytics splits odd padding as round(d/2 - 0.1) before, round(d/2 + 0.1) after
 _PIXEL_MAX = 255.0
+_MAX_INPUT_SIZES = 4  # compiled input sizes kept per reshaped OpenVINO detector
+_RESHAPE_PROBE_STRIDES = 5  # the load-time reshape check uses an input this many largest strides shorter
 
 
 @dataclass(frozen=True)
@@ -44,10 +51,12 @@ class DetectorInfo:
     fixed_input_size: bool
     device: str
     num_classes: int
+    fits_frame: bool = False  # input letterboxed to each frame's aspect (fixed-size exports: reshaped)
 
     def __str__(self) -> str:
         kind = "fixed" if self.fixed_input_size else "dynamic"
-        return (f"{self.model_name} ({self.backend_format}, {kind} input {self.imgsz[0]}x{self.imgsz[1]}, "
+        fit = ", fitted to the frame's aspect" if self.fits_frame else ""
+        return (f"{self.model_name} ({self.backend_format}, {kind} input {self.imgsz[0]}x{self.imgsz[1]}{fit}, "
                 f"{self.num_classes} classes, device {self.device}) from {self.weights}")
 
 
@@ -136,12 +145,16 @@ class UltralyticsDetector:
             logger.info("detector.imgsz = %d ignored: %s has a fixed input size %dx%d (from its metadata.yaml)",
                         cfg.imgsz, cfg.weights, imgsz[0], imgsz[1])
         self._stride = int(max(np.asarray(getattr(backend, "stride", 32)).reshape(-1)))
-        # Ultralytics letterboxes to the smallest stride-multiple rectangle only for dynamic-shape models.
-        self._auto_shape = not fixed
+        self._ir_inputs: _OpenVinoInputs | None = None
+        if fixed and cfg.input_shape == "auto":
+            self._ir_inputs = _OpenVinoInputs.create(weights, backend, (imgsz[0], imgsz[1]))
+        # Ultralytics letterboxes to the smallest stride-multiple rectangle only for dynamic-shape models; fixed
+        # OpenVINO exports do too once they can be reshaped.
+        self._auto_shape = not fixed or self._ir_inputs is not None
         self.info = DetectorInfo(
             weights=str(weights), model_name=_model_name(weights), backend_format=str(getattr(backend, "format", "?")),
             imgsz=(imgsz[0], imgsz[1]), fixed_input_size=fixed, device=str(getattr(backend, "device", cfg.device)),
-            num_classes=len(names) if isinstance(names, dict) else 0)
+            num_classes=len(names) if isinstance(names, dict) else 0, fits_frame=self._auto_shape)
         logger.info("detector: %s", self.info)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -159,6 +172,8 @@ class UltralyticsDetector:
 
         cfg, backend = self._cfg, self._predictor.model
         blob, gain_xy, pad_xy = letterbox_blob(image_bgr, self.info.imgsz, self._stride, auto=self._auto_shape)
+        if self._ir_inputs is not None:
+            self._ir_inputs.use(blob.shape[2], blob.shape[3])
         with torch.inference_mode():
             im = torch.from_numpy(blob)
             im = (im.half() if backend.fp16 else im).to(backend.device)
@@ -171,7 +186,10 @@ class UltralyticsDetector:
         return self._finish(xyxy, out[:, 4])
 
     def predict_reference(self, image_bgr: np.ndarray) -> Detections:
-        """The same detection through the plain ``YOLO.predict()`` call (slower; for tests and benchmarks)."""
+        """The same detection through the plain ``YOLO.predict()`` call (slower; for tests and benchmarks). A fixed-size
+        model runs at its export size here, as Ultralytics letterboxes it."""
+        if self._ir_inputs is not None:
+            self._ir_inputs.use(*self.info.imgsz)
         (result,) = self._model.predict(image_bgr, **self._predict_args)
         self._predictor = self._model.predictor  # predict() may rebuild it
         boxes = result.boxes
@@ -182,6 +200,8 @@ class UltralyticsDetector:
         import torch
 
         blob, _, _ = letterbox_blob(image_bgr, self.info.imgsz, self._stride, auto=self._auto_shape)
+        if self._ir_inputs is not None:
+            self._ir_inputs.use(blob.shape[2], blob.shape[3])
         return torch.from_numpy(blob)
 
     def backend_forward(self, im: Any) -> Any:
@@ -197,6 +217,67 @@ class UltralyticsDetector:
 
     def __repr__(self) -> str:
         return f"UltralyticsDetector({self.info})"
+
+
+class _OpenVinoInputs:
+    """Compiled copies of a fixed-size OpenVINO YOLO IR, one per input size (h, w), swapped into Ultralytics'
+    OpenVINO backend (its ``ov_compiled_model``, compiled with its own device and config). At most
+    ``_MAX_INPUT_SIZES`` sizes are kept (a camera changes resolution rarely)."""
+
+    def __init__(self, xml: Path, ov_backend: Any, export_hw: tuple[int, int]) -> None:
+        self._xml = xml
+        self._backend = ov_backend
+        self._export_hw = export_hw
+        self._compiled: dict[tuple[int, int], Any] = {export_hw: ov_backend.ov_compiled_model}
+        self._current = export_hw
+
+    @classmethod
+    def create(cls, weights: str, backend: Any, export_hw: tuple[int, int]) -> "_OpenVinoInputs | None":
+        """For an Ultralytics AutoBackend running an OpenVINO IR whose input can be reshaped, else None (logged)."""
+        from tracker.yolo_ir import IrReshapeError, reshape_yolo_ir
+
+        ov_backend = getattr(backend, "backend", None)
+        if getattr(backend, "format", "") != "openvino" or not hasattr(ov_backend, "ov_compiled_model"):
+            logger.info("detector.input_shape = auto: a fixed-size %s model keeps its %dx%d input (only OpenVINO "
+                        "IRs are reshaped)", getattr(backend, "format", "?"), *export_hw)
+            return None
+        path = Path(weights)
+        xml = path if path.is_file() else next(iter(sorted(path.glob("*.xml"))), None)
+        if xml is None:
+            return None
+        inputs = cls(xml, ov_backend, export_hw)
+        try:  # check now that the IR reshapes (a wide input of other size than the export), not on the first frame
+            reshape_yolo_ir(inputs._read(), export_hw, (export_hw[0] - _RESHAPE_PROBE_STRIDES * max(DETECT_STRIDES),
+                                                        export_hw[1]))
+        except (IrReshapeError, RuntimeError) as exc:
+            logger.warning("detector.input_shape = auto: %s cannot be reshaped (%s); it keeps its %dx%d input",
+                           xml, exc, *export_hw)
+            return None
+        return inputs
+
+    def _read(self) -> Any:
+        import openvino as ov
+
+        return ov.Core().read_model(str(self._xml))
+
+    def use(self, height: int, width: int) -> None:
+        """Make the backend run on (1, 3, height, width) input, compiling that size on first use."""
+        hw = (height, width)
+        if hw == self._current:
+            return
+        compiled = self._compiled.get(hw)
+        if compiled is None:
+            from tracker.yolo_ir import reshape_yolo_ir
+
+            model = self._read()
+            reshape_yolo_ir(model, self._export_hw, hw)
+            compiled = self._backend.compile_model(model)
+            if len(self._compiled) >= _MAX_INPUT_SIZES:  # drop the oldest size other than the export's
+                del self._compiled[next(k for k in self._compiled if k != self._export_hw)]
+            self._compiled[hw] = compiled
+            logger.info("detector: %s reshaped to input %dx%d (h x w)", self._xml.name, height, width)
+        self._backend.ov_compiled_model = compiled
+        self._current = hw
 
 
 def letterbox_blob(image_bgr: np.ndarray, out_hw: tuple[int, int], stride: int, *,

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tracker.assignment import linear_assignment, matching_cascade
-from tracker.boxes import iou_matrix, xyxy_to_xyah
+from tracker.boxes import iou_matrix, xyah_to_xyxy, xyxy_to_xyah
 from tracker.config import KalmanConfig, TrackerConfig
-from tracker.costs import INFEASIBLE, cosine_distance, fuse_costs, iou_distance
+from tracker.costs import INFEASIBLE, cosine_distance, fuse_costs
 from tracker.detections import Detections
-from tracker.kalman import KalmanModel
-from tracker.track import BoxRecord, Track
+from tracker.kalman import KalmanModel, clamp_height_velocity
+from tracker.track import BoxRecord, Track, smooth_features
 
 __all__ = ["MultiObjectTracker", "TrackOutput", "TrackerStep"]
 
@@ -78,15 +78,35 @@ class MultiObjectTracker:
         self.tracks: list[Track] = []
         self._next_id = 1
         self._predicted = False
-        self._overlap_cache: tuple[np.ndarray, np.ndarray] | None = None
+        # This frame's predicted states of self.tracks, row k = track k: means (T, 8), covariances (T, 8, 8),
+        # boxes xyxy (T, 4). Valid from predict() until update() has applied its matches.
+        self._pred_means = np.zeros((0, 8))
+        self._pred_covs = np.zeros((0, 8, 8))
+        self._pred_xyxy = np.zeros((0, 4))
+        self._pred_s_inv: np.ndarray | None = None  # (T, 4, 4) inverse innovation covariances, made on first use
+        # (detection boxes as bytes, track x detection IoU (T, N), largest IoU of each detection with another (N,)):
+        # computed once per frame and shared by embedding_needed and every association pass.
+        self._geometry: tuple[bytes, np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------------------------------------------
     def predict(self) -> None:
-        """Advance every track's Kalman state one frame (``update`` does it if not called first)."""
-        if not self._predicted:
-            for t in self.tracks:
-                t.predict(self.kf)
-            self._predicted = True
+        """Advance every track's Kalman state one frame, all tracks in one batch (``update`` does it if not
+        called first)."""
+        if self._predicted:
+            return
+        tracks = self.tracks
+        if tracks:
+            means = clamp_height_velocity(np.array([t.mean for t in tracks]))  # height must stay positive
+            means, covs = self.kf.predict_batch(means, np.array([t.covariance for t in tracks]))
+            boxes = xyah_to_xyxy(means[:, :4])
+            for t, mean, cov, box in zip(tracks, means, covs, boxes):
+                t.set_prediction(mean, cov, box)
+            self._pred_means, self._pred_covs, self._pred_xyxy = means, covs, boxes
+        else:
+            self._pred_means, self._pred_covs, self._pred_xyxy = np.zeros((0, 8)), np.zeros((0, 8, 8)), np.zeros((0, 4))
+        self._pred_s_inv = None
+        self._geometry = None
+        self._predicted = True
 
     def embedding_needed(self, detections: Detections, refresh_frames: int, easy_iou: float,
                          near_iou: float = 0.0) -> np.ndarray:
@@ -99,24 +119,20 @@ class MultiObjectTracker:
         """
         n = len(detections)
         need = np.ones(n, dtype=bool)
-        live = [t for t in self.tracks if t.is_confirmed and t.time_since_update == 1]
-        if n == 0 or not live or refresh_frames <= 0:
+        if n == 0 or not self.tracks or refresh_frames <= 0:
             return need
-        others = [t for t in self.tracks if t not in live or not t.is_confirmed]
-        iou = iou_matrix(np.stack([t.predicted_xyxy() for t in live]), detections.xyxy)  # (T, N)
-        det_overlap = self._max_overlap(detections.xyxy)
-        other_iou = (iou_matrix(np.stack([t.predicted_xyxy() for t in others]), detections.xyxy).max(axis=0)
-                     if others else np.zeros(n))
+        live = np.array([t.is_confirmed and t.time_since_update == 1 for t in self.tracks])
+        if not live.any():
+            return need
+        track_iou, det_overlap = self._frame_geometry(detections.xyxy)
+        iou = track_iou[live]  # (L, N)
+        other_iou = track_iou[~live].max(axis=0) if not live.all() else np.zeros(n)
         touching = iou > near_iou
-        for j in range(n):
-            rows = np.flatnonzero(touching[:, j])
-            if len(rows) != 1 or det_overlap[j] > near_iou or other_iou[j] > near_iou:
-                continue
-            k = rows[0]
-            t = live[k]
-            if (iou[k, j] >= easy_iou and touching[k].sum() == 1
-                    and t.frames_since_feature < refresh_frames):
-                need[j] = False
+        k = touching.argmax(axis=0)  # (N,) the one live track touching each detection (where there is one)
+        fresh = np.array([t.frames_since_feature < refresh_frames for t in self.tracks])[live]
+        easy = ((touching.sum(axis=0) == 1) & (det_overlap <= near_iou) & (other_iou <= near_iou)
+                & (iou[k, np.arange(n)] >= easy_iou) & (touching.sum(axis=1)[k] == 1) & fresh[k])
+        need[easy] = False
         return need
 
     # ------------------------------------------------------------------------------------------------------
@@ -126,11 +142,14 @@ class MultiObjectTracker:
         self.predict()
         self._predicted = False
 
-        n = len(detections)
         feats = detections.embeddings if detections.has_embeddings else None
-        overlap = self._max_overlap(detections.xyxy)
-        high = [i for i in range(n) if detections.confidence[i] >= cfg.high_score_threshold]
-        low = [i for i in range(n) if detections.confidence[i] < cfg.high_score_threshold]
+        det_xyah = xyxy_to_xyah(detections.xyxy)  # (N, 4)
+        track_iou, overlap = self._frame_geometry(detections.xyxy)
+        confidence = detections.confidence.tolist()
+        high = [d for d, c in enumerate(confidence) if c >= cfg.high_score_threshold]
+        low = [d for d, c in enumerate(confidence) if c < cfg.high_score_threshold]
+        # (T, N) cosine distances of every track's appearance to every detection's feature (NaN where missing)
+        app = self._appearance_distances(feats) if feats is not None and high and self.tracks else None
 
         confirmed = [k for k, t in enumerate(self.tracks) if t.is_confirmed]
         tentative = [k for k, t in enumerate(self.tracks) if t.is_tentative]
@@ -140,7 +159,7 @@ class MultiObjectTracker:
         unmatched_confirmed = confirmed
         unmatched_high = high
         if confirmed and high:
-            cost = self._fused_cost(confirmed, detections, high, feats)
+            cost = self._fused_cost(confirmed, det_xyah, high, track_iou, app)
             if cfg.matching_cascade:
                 ages = [self.tracks[k].time_since_update for k in confirmed]
                 m, um_r, um_c = matching_cascade(cost, INFEASIBLE - 1, ages, self.max_age_frames)
@@ -152,29 +171,51 @@ class MultiObjectTracker:
 
         # 3. IoU for tentative + just-missed confirmed tracks vs remaining high-score detections
         recent = [k for k in unmatched_confirmed if self.tracks[k].time_since_update <= cfg.iou_max_missed_frames]
-        m, um_rows, unmatched_high = self._iou_match(tentative + recent, detections, unmatched_high,
-                                                     cfg.max_iou_distance, feats)
+        m, um_rows, unmatched_high = self._iou_match(tentative + recent, unmatched_high, cfg.max_iou_distance,
+                                                     track_iou, app)
         matches += m
-        unmatched_confirmed = [k for k in unmatched_confirmed if k not in {a for a, _ in m}]
+        matched_now = {a for a, _ in m}
+        unmatched_confirmed = [k for k in unmatched_confirmed if k not in matched_now]
 
         # 4. ByteTrack's second pass: just-missed confirmed tracks vs low-score detections
         recent = [k for k in unmatched_confirmed if self.tracks[k].time_since_update <= cfg.iou_max_missed_frames]
-        m, _, _ = self._iou_match(recent, detections, low, cfg.low_score_max_iou_distance)
+        m, _, _ = self._iou_match(recent, low, cfg.low_score_max_iou_distance, track_iou)
         matches += m
 
-        # apply matches
+        # apply matches: one batched Kalman correction for every matched track
         step = TrackerStep()
         matched_tracks = set()
-        for k, d in matches:
-            t = self.tracks[k]
-            feat = feats[d] if feats is not None else None
-            became_confirmed = t.update(self.kf, detections.xyxy[d], float(detections.confidence[d]), feat,
-                                        frame_index, update_appearance=overlap[d] <= cfg.appearance_update_max_iou)
-            matched_tracks.add(k)
-            if became_confirmed:
-                t.track_id = self._next_id
-                self._next_id += 1
-                step.backfill += [(t.track_id, rec) for rec in list(t.history)[:-1]]
+        # per-detection values as Python lists / float64 rows, read once instead of per track
+        det_xyxy = detections.xyxy.astype(np.float64)
+        appearance_ok = (overlap <= cfg.appearance_update_max_iou).tolist()
+        has_feature = feats.any(axis=1).tolist() if feats is not None else []
+        if matches:
+            rows = [k for k, _ in matches]
+            cols = [d for _, d in matches]
+            means, covs = self.kf.update_batch(self._pred_means[rows], self._pred_covs[rows], det_xyah[cols],
+                                               self._innovation_inv()[rows])
+            boxes = xyah_to_xyxy(means[:, :4])
+            for (k, d), mean, cov, box in zip(matches, means, covs, boxes):
+                t = self.tracks[k]
+                feat = feats[d] if feats is not None else None
+                became_confirmed = t.set_update(mean, cov, det_xyxy[d], confidence[d], feat, frame_index,
+                                                False, box)
+                matched_tracks.add(k)
+                if became_confirmed:
+                    t.track_id = self._next_id
+                    self._next_id += 1
+                    step.backfill += [(t.track_id, rec) for rec in list(t.history)[:-1]]
+            if feats is not None:  # appearance: one EMA for every matched track that takes this frame's feature
+                take = [(self.tracks[k], d) for k, d in matches if appearance_ok[d] and has_feature[d]]
+                ema = [(t, d) for t, d in take if t.feature is not None]
+                if ema:
+                    smoothed = smooth_features(np.array([t.feature for t, _ in ema]), feats[[d for _, d in ema]],
+                                               cfg.ema_alpha)
+                    for (t, d), f in zip(ema, smoothed):
+                        t.take_feature(feats[d], f)
+                for t, d in take:
+                    if t.feature is None:
+                        t.take_feature(feats[d], None)
         for k, t in enumerate(self.tracks):
             if k not in matched_tracks:
                 t.mark_missed()
@@ -183,12 +224,12 @@ class MultiObjectTracker:
         used = {d for _, d in matches}
         new: list[int] = []
         for d in unmatched_high:
-            if d in used or detections.confidence[d] < cfg.new_track_score_threshold:
+            if d in used or confidence[d] < cfg.new_track_score_threshold:
                 continue
-            mean, cov = self.kf.initiate(xyxy_to_xyah(detections.xyxy[d]))
-            feat = feats[d] if feats is not None and overlap[d] <= cfg.appearance_update_max_iou else None
-            track = Track(mean, cov, detections.xyxy[d], float(detections.confidence[d]), feat, frame_index,
-                          cfg.n_init_frames, self.max_age_frames, cfg.ema_alpha, cfg.gallery_size, cfg.max_history)
+            mean, cov = self.kf.initiate(det_xyah[d])
+            feat = feats[d] if feats is not None and appearance_ok[d] else None
+            track = Track(mean, cov, det_xyxy[d], confidence[d], feat, frame_index, cfg.n_init_frames,
+                          self.max_age_frames, cfg.ema_alpha, cfg.gallery_size, cfg.max_history)
             if track.is_confirmed:  # n_init_frames == 1
                 track.track_id = self._next_id
                 self._next_id += 1
@@ -199,65 +240,81 @@ class MultiObjectTracker:
         det_of_track.update({id(t): d for t, d in zip(self.tracks[len(self.tracks) - len(new):], new)})
         step.deleted_ids = [t.track_id for t in self.tracks if t.is_deleted and t.track_id]
         self.tracks = [t for t in self.tracks if not t.is_deleted]
+        self._geometry = None
 
+        overlap_list = overlap.tolist()
         for t in self.tracks:
             if not t.is_confirmed or t.time_since_update != 0:
                 continue
             box = t.last_xyxy if cfg.output_box == "detection" else t.predicted_xyxy()
             d = det_of_track.get(id(t))
+            emb = t.last_embedding  # this frame's feature of its detection d, or None
+            if emb is not None and not (has_feature[d] if d is not None else emb.any()):
+                emb = None
             step.outputs.append(TrackOutput(
                 track_id=t.track_id, xyxy=np.asarray(box, dtype=np.float64), confidence=t.last_confidence,
-                embedding=t.last_embedding if t.last_embedding is not None and np.any(t.last_embedding) else None,
-                overlap_iou=float(overlap[d]) if d is not None else 0.0))
+                embedding=emb, overlap_iou=overlap_list[d] if d is not None else 0.0))
         return step
 
     # ------------------------------------------------------------------------------------------------------
-    def _fused_cost(self, rows: list[int], detections: Detections, cols: list[int],
-                    feats: np.ndarray | None) -> np.ndarray:
-        cfg = self.cfg
-        tracks = [self.tracks[k] for k in rows]
-        det_xyxy = detections.xyxy[cols]
-        det_xyah = xyxy_to_xyah(det_xyxy)
-        pred_xyxy = np.stack([t.predicted_xyxy() for t in tracks])
-        iou_d = iou_distance(pred_xyxy, det_xyxy)
-        gate = self.kf.gating_distances(np.stack([t.mean for t in tracks]),
-                                        np.stack([t.covariance for t in tracks]), det_xyah) <= cfg.gating_chi2
-        if feats is not None:
-            dim = feats.shape[1]
-            track_feats = np.stack([t.feature if t.feature is not None else np.zeros(dim, np.float32)
-                                    for t in tracks])
-            app_d = cosine_distance(track_feats, feats[cols])
-        else:
-            app_d = np.full(iou_d.shape, np.nan)
-        return fuse_costs(iou_d, app_d, gate, cfg.appearance_weight, cfg.max_cosine_distance,
-                          cfg.max_iou_distance)
+    def _fused_cost(self, rows: list[int], det_xyah: np.ndarray, cols: list[int], track_iou: np.ndarray,
+                    app: np.ndarray | None) -> np.ndarray:
+        """(len(rows), len(cols)) first-pass cost of tracks ``rows`` x detections ``cols``.
 
-    def _iou_match(self, rows: list[int], detections: Detections, cols: list[int], max_iou_distance: float,
-                   feats: np.ndarray | None = None) -> tuple[list[tuple[int, int]], list[int], list[int]]:
-        """IoU assignment; where both sides have features, pairs that look too different stay infeasible."""
+        det_xyah: (N, 4) this frame's boxes; track_iou: (T, N) IoU of every track with every detection; app:
+        (T, N) cosine distances or None. Computed for all T x N pairs (a few whole-matrix operations), then cut.
+        """
+        cfg = self.cfg
+        gate = self.kf.gating_distances(self._pred_means, self._pred_covs, det_xyah,
+                                        self._innovation_inv()) <= cfg.gating_chi2
+        app_d = app if app is not None else np.full(track_iou.shape, np.nan)
+        cost = fuse_costs(1.0 - track_iou, app_d, gate, cfg.appearance_weight, cfg.max_cosine_distance,
+                          cfg.max_iou_distance)
+        return cost[rows][:, cols]
+
+    def _iou_match(self, rows: list[int], cols: list[int], max_iou_distance: float, track_iou: np.ndarray,
+                   app: np.ndarray | None = None) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        """IoU assignment of tracks ``rows`` x detections ``cols``; with ``app`` (T, N) cosine distances (and
+        ``iou_pass_appearance_gate``), pairs that look too different stay infeasible (NaN = no feature: allowed)."""
         if not rows or not cols:
             return [], rows, cols
-        pred = np.stack([self.tracks[k].predicted_xyxy() for k in rows])
-        cost = iou_distance(pred, detections.xyxy[cols])
-        if feats is not None and self.cfg.iou_pass_appearance_gate:
-            dim = feats.shape[1]
-            track_feats = np.stack([self.tracks[k].feature if self.tracks[k].feature is not None
-                                    else np.zeros(dim, np.float32) for k in rows])
-            app = cosine_distance(track_feats, feats[cols])
-            cost[~np.isnan(app) & (np.nan_to_num(app) > self.cfg.max_cosine_distance)] = INFEASIBLE
+        cost = 1.0 - track_iou[rows][:, cols]
+        if app is not None and self.cfg.iou_pass_appearance_gate:
+            cost[app[rows][:, cols] > self.cfg.max_cosine_distance] = INFEASIBLE  # NaN compares False
         m, um_r, um_c = linear_assignment(cost, max_iou_distance)
         return [(rows[r], cols[c]) for r, c in m], [rows[r] for r in um_r], [cols[c] for c in um_c]
 
-    def _max_overlap(self, xyxy: np.ndarray) -> np.ndarray:
-        """(N,) largest IoU of each detection with any other detection (computed once per frame's boxes)."""
-        cached = self._overlap_cache
-        if cached is not None and cached[0] is xyxy:
-            return cached[1]
-        if len(xyxy) < 2:
-            out = np.zeros(len(xyxy))
+    def _innovation_inv(self) -> np.ndarray:
+        """(T, 4, 4) inverse innovation covariances of this frame's predicted states (gating and correction)."""
+        if self._pred_s_inv is None:
+            self._pred_s_inv = self.kf.innovation_inverse(self._pred_means, self._pred_covs)
+        return self._pred_s_inv
+
+    def _appearance_distances(self, feats: np.ndarray) -> np.ndarray:
+        """feats: (N, D) this frame's detection features -> (T, N) cosine distance of every track's appearance
+        (NaN where either side has no feature)."""
+        zero = np.zeros(feats.shape[1], np.float32)
+        track_feats = np.array([t.feature if t.feature is not None else zero for t in self.tracks])
+        return cosine_distance(track_feats, feats)
+
+    def _frame_geometry(self, det_xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """det_xyxy: (N, 4) this frame's boxes -> (T, N) IoU of every track's predicted box with every detection,
+        and (N,) the largest IoU of each detection with any other detection. One IoU computation per frame."""
+        key = det_xyxy.tobytes()  # Detections.with_embeddings makes a new array object with the same boxes
+        cached = self._geometry
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        n, t = len(det_xyxy), len(self.tracks)
+        if self._predicted:
+            track_xyxy = self._pred_xyxy
         else:
-            iou = iou_matrix(xyxy, xyxy)
-            np.fill_diagonal(iou, 0.0)
-            out = iou.max(axis=1)
-        self._overlap_cache = (xyxy, out)
-        return out
+            track_xyxy = np.stack([tr.predicted_xyxy() for tr in self.tracks]) if t else np.zeros((0, 4))
+        iou = iou_matrix(np.concatenate([track_xyxy, det_xyxy]), det_xyxy)  # (T + N, N)
+        track_iou, det_iou = iou[:t], iou[t:]
+        if n < 2:
+            overlap = np.zeros(n)
+        else:
+            np.fill_diagonal(det_iou, 0.0)
+            overlap = det_iou.max(axis=1)
+        self._geometry = (key, track_iou, overlap)
+        return track_iou, overlap

@@ -1,9 +1,15 @@
-"""One camera's per-frame pipeline: CLAHE -> detect -> Re-ID -> track. Models come in through protocols."""
+"""One camera's per-frame pipeline: CLAHE -> detect -> Re-ID -> track. Models come in through protocols.
+
+Two stages per frame: ``detect`` (CLAHE check, detector) and ``track`` (Re-ID on demand, association). ``process``
+runs both; ``submit`` can overlap them across frames (``pipeline.overlap``): the tracking stage of frame t runs
+in a worker thread while the detector runs frame t+1, so results come out one frame later.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +23,7 @@ from tracker.protocols import Detector, Embedder
 from tracker.track import BoxRecord
 from tracker.tracklet import TrackletUpdate
 
-__all__ = ["CameraPipeline", "FrameResult", "STAGES"]
+__all__ = ["CameraPipeline", "DetectedFrame", "FrameResult", "STAGES"]
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +43,19 @@ class FrameResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class DetectedFrame:
+    """A frame after the detection stage: the detections and the image Re-ID crops come from (H, W, 3)."""
+
+    frame: Frame
+    reid_input: np.ndarray
+    detections: Detections
+    timings_ms: dict[str, float]
+
+
 class CameraPipeline:
-    """Stateful per-camera processing. Not thread-safe; one per camera.
+    """Stateful per-camera processing. Not thread-safe; one per camera (``submit`` runs the tracking stage in its
+    own worker thread, one frame at a time, in order).
 
     Args:
         cfg: full config. camera_id: camera name. fps: the camera's frame rate.
@@ -56,23 +73,90 @@ class CameraPipeline:
         self.tracker = MultiObjectTracker(cfg.tracker, cfg.kalman, fps=fps)
         self._dark: bool | None = None
         self._frames_since_luma_check = 0
+        self._overlap = cfg.pipeline.overlap
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: _Tracking | None = None
 
     def process(self, frame: Frame) -> FrameResult:
-        timings: dict[str, float] = {}
-        image = frame.image
+        """Both stages of one frame, on the calling thread."""
+        return self.track(self.detect(frame))
+
+    def submit(self, frame: Frame) -> list[tuple[Frame, FrameResult]]:
+        """Process ``frame``; returns the frames finished by now with their results, in order.
+
+        Without ``pipeline.overlap`` that is this frame. With it, the previous frame's Re-ID runs in a worker
+        thread while this frame is detected here; then the previous frame is associated (here) and returned, and
+        this frame's Re-ID starts. Call ``flush`` for the last frame (and when no frame will come for a while).
+        """
+        if not self._overlap or self.embedder is None:
+            return [(frame, self.process(frame))]
+        detected = self.detect(frame)
+        done = self.flush()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"reid-{self.camera_id}")
+        self._pending = self._start_tracking(detected, self._executor)
+        return done
+
+    def flush(self) -> list[tuple[Frame, FrameResult]]:
+        """Finish the frame whose Re-ID is still running, if any; returns it with its result."""
+        pending, self._pending = self._pending, None
+        return [] if pending is None else [(pending.detected.frame, self._finish_tracking(pending))]
+
+    def close(self) -> None:
+        """Finish the frame in flight (dropping its result) and stop the Re-ID thread."""
+        self.flush()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def detect(self, frame: Frame) -> DetectedFrame:
+        """Stage 1: brightness check / CLAHE and the detector."""
         t0 = time.perf_counter()
-        det_input, reid_input = self._equalise(image)
+        det_input, reid_input = self._equalise(frame.image)
         t1 = time.perf_counter()
         dets = self.detector.detect(det_input)
         t2 = time.perf_counter()
+        return DetectedFrame(frame, reid_input, dets, {"clahe": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3})
+
+    def track(self, detected: DetectedFrame) -> FrameResult:
+        """Stage 2: Kalman prediction, Re-ID on demand, association; frames must come in order."""
+        return self._finish_tracking(self._start_tracking(detected, None))
+
+    # ------------------------------------------------------------------------------------------------------
+    def _start_tracking(self, detected: DetectedFrame, executor: ThreadPoolExecutor | None) -> "_Tracking":
+        """Predict, choose the detections to embed and embed them (in ``executor`` when given)."""
+        t0 = time.perf_counter()
         self.tracker.predict()
-        t3 = time.perf_counter()
-        dets = self._embed(reid_input, dets)
-        t4 = time.perf_counter()
+        t1 = time.perf_counter()
+        dets = detected.detections
+        rows = self._embedding_rows(dets)
+        t2 = time.perf_counter()
+        features: Future[tuple[np.ndarray, float]] | tuple[np.ndarray, float] | None = None
+        if len(rows):
+            boxes = dets.xyxy[rows]
+            if executor is not None:
+                features = executor.submit(self._timed_embed, detected.reid_input, boxes)
+            else:
+                features = self._timed_embed(detected.reid_input, boxes)
+        return _Tracking(detected, rows, features, predict_ms=(t1 - t0) * 1e3, choose_ms=(t2 - t1) * 1e3)
+
+    def _finish_tracking(self, tracking: "_Tracking") -> FrameResult:
+        """Wait for the features, associate, and build the frame's result."""
+        detected, frame = tracking.detected, tracking.detected.frame
+        dets = detected.detections
+        embed_ms = 0.0
+        if self.embedder is not None and len(dets):
+            emb = np.zeros((len(dets), self.embedder.dim), dtype=np.float32)
+            if tracking.features is not None:
+                done = tracking.features
+                features, embed_ms = done.result() if isinstance(done, Future) else done
+                emb[tracking.rows] = features
+            dets = dets.with_embeddings(emb)
+        t0 = time.perf_counter()
         step = self.tracker.update(dets, frame.index)
-        t5 = time.perf_counter()
-        timings.update(clahe=(t1 - t0) * 1e3, detect=(t2 - t1) * 1e3, reid=(t4 - t3) * 1e3,
-                       associate=(t3 - t2 + t5 - t4) * 1e3)
+        t1 = time.perf_counter()
+        timings = dict(detected.timings_ms)
+        timings.update(reid=tracking.choose_ms + embed_ms, associate=tracking.predict_ms + (t1 - t0) * 1e3)
         updates = [
             TrackletUpdate(
                 camera_id=self.camera_id, local_id=o.track_id, frame_index=frame.index,
@@ -81,6 +165,13 @@ class CameraPipeline:
             for o in step.outputs
         ]
         return FrameResult(frame.index, frame.timestamp_s, updates, step.backfill, len(dets), timings)
+
+    def _timed_embed(self, image: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, float]:
+        """(features (N, D), ms) for boxes xyxy (N, 4)."""
+        assert self.embedder is not None
+        t0 = time.perf_counter()
+        features = self.embedder.embed(image, xyxy)
+        return features, (time.perf_counter() - t0) * 1e3
 
     # ------------------------------------------------------------------------------------------------------
     def _equalise(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,16 +192,24 @@ class CameraPipeline:
         equalised = self.clahe.apply(image)
         return (equalised if want_det else image), (equalised if want_reid else image)
 
-    def _embed(self, image: np.ndarray, dets: Detections) -> Detections:
-        """Embeds the detections that take part in appearance matching (score >= high_score_threshold)."""
+    def _embedding_rows(self, dets: Detections) -> np.ndarray:
+        """Indices of the detections to embed: those that take part in appearance matching (score >=
+        high_score_threshold) and, with Re-ID on demand, whose association is not already clear."""
         if self.embedder is None or len(dets) == 0:
-            return dets
+            return np.zeros(0, dtype=np.intp)
         want = dets.confidence >= self.cfg.tracker.high_score_threshold
         if self.cfg.reid.refresh_frames > 0:
             want &= self.tracker.embedding_needed(dets, self.cfg.reid.refresh_frames, self.cfg.reid.easy_match_iou,
                                                   self.cfg.reid.near_iou)
-        idx = np.flatnonzero(want)
-        emb = np.zeros((len(dets), self.embedder.dim), dtype=np.float32)
-        if len(idx):
-            emb[idx] = self.embedder.embed(image, dets.xyxy[idx])
-        return dets.with_embeddings(emb)
+        return np.flatnonzero(want)
+
+
+@dataclass
+class _Tracking:
+    """A frame between the two halves of the tracking stage: Re-ID of ``rows`` running or done."""
+
+    detected: DetectedFrame
+    rows: np.ndarray  # (K,) detection indices being embedded
+    features: Future[tuple[np.ndarray, float]] | tuple[np.ndarray, float] | None  # ((K, D), ms)
+    predict_ms: float
+    choose_ms: float

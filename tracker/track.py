@@ -9,9 +9,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracker.boxes import xyah_to_xyxy, xyxy_to_xyah
-from tracker.kalman import KalmanModel
+from tracker.kalman import KalmanModel, clamp_height_velocity
 
-__all__ = ["TrackState", "Track", "BoxRecord"]
+__all__ = ["TrackState", "Track", "BoxRecord", "smooth_features"]
+
+_MIN_NORM = 1e-12
+
+
+def smooth_features(old: np.ndarray, new: np.ndarray, alpha: float) -> np.ndarray:
+    """Appearance EMA (StrongSORT) of K tracks at once: alpha * old + (1 - alpha) * new, rows L2-normalised.
+
+    old: (K, D) track appearances, new: (K, D) this frame's features -> (K, D) float32.
+    """
+    f = alpha * old + (1.0 - alpha) * new
+    norms = np.sqrt(np.einsum("ij,ij->i", f, f))
+    return f / np.maximum(norms, _MIN_NORM)[:, None]
 
 
 class TrackState(enum.Enum):
@@ -84,19 +96,36 @@ class Track:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def predict(self, kf: KalmanModel) -> None:
-        if self.mean[7] + self.mean[3] <= 0:  # height must stay positive
-            self.mean[7] = 0.0
-        self.mean, self.covariance = kf.predict(self.mean, self.covariance)
-        self._xyxy_cache = None
+        """One frame ahead on its own (the tracker predicts all tracks at once with ``set_prediction``)."""
+        clamp_height_velocity(self.mean[None])  # height must stay positive
+        mean, covariance = kf.predict(self.mean, self.covariance)
+        self.set_prediction(mean, covariance)
+
+    def set_prediction(self, mean: np.ndarray, covariance: np.ndarray, xyxy: np.ndarray | None = None) -> None:
+        """Take this frame's predicted state, computed for all tracks at once (``KalmanModel.predict_batch``).
+
+        mean (8,), covariance (8, 8); xyxy: (4,) box of ``mean`` when already computed.
+        """
+        self.mean, self.covariance = mean, covariance
+        self._xyxy_cache = xyxy
         self.age += 1
         self.time_since_update += 1
         self.frames_since_feature += 1
 
     def update(self, kf: KalmanModel, det_xyxy: np.ndarray, confidence: float, feature: np.ndarray | None,
                frame_index: int, update_appearance: bool = True) -> bool:
-        """Correct with a matched detection. Returns True if this update confirmed the track."""
-        self.mean, self.covariance = kf.update(self.mean, self.covariance, xyxy_to_xyah(det_xyxy))
-        self._xyxy_cache = None
+        """Correct with a matched detection on its own. Returns True if this update confirmed the track."""
+        mean, covariance = kf.update(self.mean, self.covariance, xyxy_to_xyah(det_xyxy))
+        return self.set_update(mean, covariance, det_xyxy, confidence, feature, frame_index, update_appearance)
+
+    def set_update(self, mean: np.ndarray, covariance: np.ndarray, det_xyxy: np.ndarray, confidence: float,
+                   feature: np.ndarray | None, frame_index: int, update_appearance: bool = True,
+                   xyxy: np.ndarray | None = None) -> bool:
+        """Take the posterior state after the matched detection det_xyxy (4,), computed for all matched tracks
+        at once (``KalmanModel.update_batch``). mean (8,), covariance (8, 8); xyxy: (4,) box of ``mean`` when
+        already computed. Returns True if this update confirmed the track."""
+        self.mean, self.covariance = mean, covariance
+        self._xyxy_cache = xyxy
         self.last_xyxy = np.asarray(det_xyxy, dtype=np.float64)
         self.last_confidence = float(confidence)
         self.last_embedding = feature
@@ -115,15 +144,21 @@ class Track:
             self.state = TrackState.DELETED
 
     def update_appearance(self, feature: np.ndarray | None) -> None:
-        if feature is None or not np.any(feature):
+        """Fold this frame's feature (D,) into the appearance; None or all zeros (not embedded) changes nothing."""
+        if feature is None:
             return
-        self.frames_since_feature = 0
         feature = np.asarray(feature, dtype=np.float32)
-        if self.feature is None:
-            self.feature = feature.copy()
-        else:
-            f = self.ema_alpha * self.feature + (1.0 - self.ema_alpha) * feature
-            self.feature = f / max(float(np.linalg.norm(f)), 1e-12)
+        if not feature.any():
+            return
+        smoothed = None if self.feature is None else smooth_features(self.feature[None], feature[None],
+                                                                     self.ema_alpha)[0]
+        self.take_feature(feature, smoothed)
+
+    def take_feature(self, feature: np.ndarray, smoothed: np.ndarray | None) -> None:
+        """Record this frame's non-zero feature (D,). smoothed: (D,) the new appearance from ``smooth_features``
+        (computed for all matched tracks at once), None for the track's first feature."""
+        self.frames_since_feature = 0
+        self.feature = feature.copy() if smoothed is None else smoothed
         self.gallery.append(feature)
 
     def _record(self, frame_index: int, xyxy: np.ndarray, confidence: float) -> None:
