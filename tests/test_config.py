@@ -94,3 +94,15 @@ def test_fuzz_loader_only_raises_config_error(data):
         return
     assert isinstance(cfg, Config)
     yaml.safe_dump(config_to_dict(cfg))
+
+
+def test_detector_threads_are_shared_out_between_local_cameras():
+    from tracker.config import with_detector_threads_for
+
+    cfg = load_config(None)
+    assert cfg.detector.num_threads == 0
+    assert with_detector_threads_for(cfg, 1, cpu_count=2) is cfg  # one camera: OpenVINO's default
+    assert with_detector_threads_for(cfg, 4, cpu_count=2).detector.num_threads == 1
+    assert with_detector_threads_for(cfg, 4, cpu_count=16).detector.num_threads == 4
+    fixed = load_config(None, ["detector.num_threads=2"])
+    assert with_detector_threads_for(fixed, 4, cpu_count=2) is fixed  # an explicit value is kept

@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tracker.config import Config
+from tracker.config import Config, with_detector_threads_for
 
 __all__ = ["MultiCameraBench", "run_multi_camera_bench"]
 
@@ -34,6 +34,7 @@ class MultiCameraBench:
     all_kept_up: bool
     cameras_kept_up: int
     per_camera: list[dict[str, Any]] = field(default_factory=list)
+    detector_threads: int = 0  # detector.num_threads of each camera process (0 = OpenVINO's default)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,6 +57,8 @@ def run_multi_camera_bench(cfg: Config, video: str, cameras: int, rate: float, d
     handle = connect(cfg.redis)
     keys = HeartbeatKeys(cfg.redis.key_prefix)
     common = (["--config", config_path] if config_path else []) + sum((["--set", s] for s in overrides or []), [])
+    shared = with_detector_threads_for(cfg, cameras)  # the camera processes share this machine's cores
+    worker_args = [] if shared is cfg else ["--set", f"detector.num_threads={shared.detector.num_threads}"]
     env = dict(os.environ)
     procs: list[subprocess.Popen[bytes]] = []
     names = [f"bench{i + 1}" for i in range(cameras)]
@@ -65,7 +68,7 @@ def run_multi_camera_bench(cfg: Config, video: str, cameras: int, rate: float, d
         for name in names:
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "tracker", "--log-level", "WARNING", "worker", "--camera", name,
-                 "--source", video, "--fps", str(rate), "--redis-url", handle.child_url, *common,
+                 "--source", video, "--fps", str(rate), "--redis-url", handle.child_url, *common, *worker_args,
                  "--set", "source.realtime=true"], env=env))
         deadline = time.monotonic() + _STARTUP_TIMEOUT_S
         while True:
@@ -100,4 +103,5 @@ def run_multi_camera_bench(cfg: Config, video: str, cameras: int, rate: float, d
     kept = sum(c["kept_up"] for c in per_camera)
     return MultiCameraBench(cameras=cameras, rate=rate, duration_s=elapsed,
                             aggregate_fps=sum(c["fps"] for c in per_camera), all_kept_up=kept == cameras,
-                            cameras_kept_up=kept, per_camera=per_camera)
+                            cameras_kept_up=kept, per_camera=per_camera,
+                            detector_threads=shared.detector.num_threads)

@@ -146,11 +146,13 @@ class UltralyticsDetector:
                         cfg.imgsz, cfg.weights, imgsz[0], imgsz[1])
         self._stride = int(max(np.asarray(getattr(backend, "stride", 32)).reshape(-1)))
         self._ir_inputs: _OpenVinoInputs | None = None
-        if fixed and cfg.input_shape == "auto":
-            self._ir_inputs = _OpenVinoInputs.create(weights, backend, (imgsz[0], imgsz[1]))
+        self.input_hw: tuple[int, int] = (imgsz[0], imgsz[1])  # (h, w) of the network input of the last detect()
+        if fixed:
+            self._ir_inputs = _OpenVinoInputs.create(weights, backend, (imgsz[0], imgsz[1]),
+                                                     reshape=cfg.input_shape == "auto", num_threads=cfg.num_threads)
         # Ultralytics letterboxes to the smallest stride-multiple rectangle only for dynamic-shape models; fixed
         # OpenVINO exports do too once they can be reshaped.
-        self._auto_shape = not fixed or self._ir_inputs is not None
+        self._auto_shape = not fixed or (self._ir_inputs is not None and self._ir_inputs.reshapes)
         self.info = DetectorInfo(
             weights=str(weights), model_name=_model_name(weights), backend_format=str(getattr(backend, "format", "?")),
             imgsz=(imgsz[0], imgsz[1]), fixed_input_size=fixed, device=str(getattr(backend, "device", cfg.device)),
@@ -174,6 +176,7 @@ class UltralyticsDetector:
         blob, gain_xy, pad_xy = letterbox_blob(image_bgr, self.info.imgsz, self._stride, auto=self._auto_shape)
         if self._ir_inputs is not None:
             self._ir_inputs.use(blob.shape[2], blob.shape[3])
+        self.input_hw = (blob.shape[2], blob.shape[3])
         with torch.inference_mode():
             im = torch.from_numpy(blob)
             im = (im.half() if backend.fp16 else im).to(backend.device)
@@ -191,6 +194,7 @@ class UltralyticsDetector:
         if self._ir_inputs is not None:
             self._ir_inputs.use(*self.info.imgsz)
         (result,) = self._model.predict(image_bgr, **self._predict_args)
+        self.input_hw = self.info.imgsz
         self._predictor = self._model.predictor  # predict() may rebuild it
         boxes = result.boxes
         return self._finish(boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy())
@@ -221,44 +225,63 @@ class UltralyticsDetector:
 
 class _OpenVinoInputs:
     """Compiled copies of a fixed-size OpenVINO YOLO IR, one per input size (h, w), swapped into Ultralytics'
-    OpenVINO backend (its ``ov_compiled_model``, compiled with its own device and config). At most
-    ``_MAX_INPUT_SIZES`` sizes are kept (a camera changes resolution rarely)."""
+    OpenVINO backend (its ``ov_compiled_model``). Compiled with the backend's device and config, plus
+    ``detector.num_threads`` and without CPU pinning: OpenVINO pins its threads to cores by default, so every camera
+    process on a machine pins to the same cores (measured, 4 camera processes with one detector thread each, on 2
+    cores at 7 fps each: 18.4 fps in total pinned, 26.8-28.1 unpinned; one process alone runs the same either
+    way). At most ``_MAX_INPUT_SIZES`` sizes are kept (a camera changes resolution rarely)."""
 
-    def __init__(self, xml: Path, ov_backend: Any, export_hw: tuple[int, int]) -> None:
+    def __init__(self, xml: Path, ov_backend: Any, export_hw: tuple[int, int], reshapes: bool,
+                 num_threads: int) -> None:
         self._xml = xml
         self._backend = ov_backend
         self._export_hw = export_hw
+        self.reshapes = reshapes
+        self._num_threads = num_threads
+        ov_backend.ov_compiled_model = self._compile(self._read())  # the export size too: unpinned, thread count
         self._compiled: dict[tuple[int, int], Any] = {export_hw: ov_backend.ov_compiled_model}
         self._current = export_hw
 
     @classmethod
-    def create(cls, weights: str, backend: Any, export_hw: tuple[int, int]) -> "_OpenVinoInputs | None":
-        """For an Ultralytics AutoBackend running an OpenVINO IR whose input can be reshaped, else None (logged)."""
+    def create(cls, weights: str, backend: Any, export_hw: tuple[int, int], *, reshape: bool,
+               num_threads: int) -> "_OpenVinoInputs | None":
+        """For an Ultralytics AutoBackend running an OpenVINO IR (reshaped to each frame's aspect when ``reshape`` and
+        it can be), else None (logged)."""
         from tracker.yolo_ir import IrReshapeError, reshape_yolo_ir
 
         ov_backend = getattr(backend, "backend", None)
         if getattr(backend, "format", "") != "openvino" or not hasattr(ov_backend, "ov_compiled_model"):
-            logger.info("detector.input_shape = auto: a fixed-size %s model keeps its %dx%d input (only OpenVINO "
-                        "IRs are reshaped)", getattr(backend, "format", "?"), *export_hw)
+            logger.info("detector: a fixed-size %s model keeps its %dx%d input and thread count (only OpenVINO IRs "
+                        "are reshaped and take detector.num_threads)", getattr(backend, "format", "?"), *export_hw)
             return None
         path = Path(weights)
         xml = path if path.is_file() else next(iter(sorted(path.glob("*.xml"))), None)
         if xml is None:
             return None
-        inputs = cls(xml, ov_backend, export_hw)
-        try:  # check now that the IR reshapes (a wide input of other size than the export), not on the first frame
-            reshape_yolo_ir(inputs._read(), export_hw, (export_hw[0] - _RESHAPE_PROBE_STRIDES * max(DETECT_STRIDES),
-                                                        export_hw[1]))
-        except (IrReshapeError, RuntimeError) as exc:
-            logger.warning("detector.input_shape = auto: %s cannot be reshaped (%s); it keeps its %dx%d input",
-                           xml, exc, *export_hw)
-            return None
-        return inputs
+        if reshape:
+            try:  # check now that the IR reshapes (to a wide input other than the export's), not on the first frame
+                import openvino as ov
+
+                reshape_yolo_ir(ov.Core().read_model(str(xml)), export_hw,
+                                (export_hw[0] - _RESHAPE_PROBE_STRIDES * max(DETECT_STRIDES), export_hw[1]))
+            except (IrReshapeError, RuntimeError) as exc:
+                logger.warning("detector.input_shape = auto: %s cannot be reshaped (%s); it keeps its %dx%d input",
+                               xml, exc, *export_hw)
+                reshape = False
+        return cls(xml, ov_backend, export_hw, reshape, num_threads)
 
     def _read(self) -> Any:
         import openvino as ov
 
         return ov.Core().read_model(str(self._xml))
+
+    def _compile(self, model: Any) -> Any:
+        compile_model = self._backend.compile_model  # functools.partial(core.compile_model, device_name, config)
+        config = dict(getattr(compile_model, "keywords", {}).get("config") or {})
+        config["ENABLE_CPU_PINNING"] = False
+        if self._num_threads > 0:
+            config["INFERENCE_NUM_THREADS"] = self._num_threads
+        return compile_model(model, config=config)
 
     def use(self, height: int, width: int) -> None:
         """Make the backend run on (1, 3, height, width) input, compiling that size on first use."""
@@ -271,7 +294,7 @@ class _OpenVinoInputs:
 
             model = self._read()
             reshape_yolo_ir(model, self._export_hw, hw)
-            compiled = self._backend.compile_model(model)
+            compiled = self._compile(model)
             if len(self._compiled) >= _MAX_INPUT_SIZES:  # drop the oldest size other than the export's
                 del self._compiled[next(k for k in self._compiled if k != self._export_hw)]
             self._compiled[hw] = compiled
@@ -301,9 +324,15 @@ def letterbox_blob(image_bgr: np.ndarray, out_hw: tuple[int, int], stride: int, 
     right, bottom = round(pad_w / 2 + _PAD_ROUNDING), round(pad_h / 2 + _PAD_ROUNDING)
     if (new_w, new_h) != (width, height):
         image_bgr = cv2.resize(image_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    padded = cv2.copyMakeBorder(image_bgr, top, bottom, left, right, cv2.BORDER_CONSTANT,
-                                value=(_LETTERBOX_GREY,) * 3)
-    blob = cv2.dnn.blobFromImage(padded, scalefactor=1.0 / _PIXEL_MAX, swapRB=True)
+    padded = image_bgr
+    if top or bottom or left or right:
+        padded = cv2.copyMakeBorder(image_bgr, top, bottom, left, right, cv2.BORDER_CONSTANT,
+                                    value=(_LETTERBOX_GREY,) * 3)
+    # BGR HWC uint8 -> RGB CHW float32 / 255, channel by channel (Ultralytics' arithmetic; several times faster
+    # than cv2.dnn.blobFromImage here)
+    blob = np.empty((1, 3, *padded.shape[:2]), dtype=np.float32)
+    for rgb_channel in range(3):
+        np.divide(padded[:, :, 2 - rgb_channel], np.float32(_PIXEL_MAX), out=blob[0, rgb_channel], dtype=np.float32)
     return blob, (new_w / width, new_h / height), (left, top)
 
 

@@ -33,6 +33,7 @@ _ASPECT_MEAS_STD = 1e-1
 # Initial uncertainty multipliers (DeepSORT): position x2, velocity x10 of the per-frame noise.
 _INIT_POS_FACTOR = 2.0
 _INIT_VEL_FACTOR = 10.0
+_OFF_DIAGONAL_4 = np.flatnonzero(~np.eye(_NDIM, dtype=bool))  # off-diagonal entries of a flattened 4x4 matrix
 
 
 def clamp_height_velocity(means: np.ndarray) -> np.ndarray:
@@ -111,12 +112,19 @@ class KalmanModel:
         """Inverse innovation covariances S^-1 with S = H P H' + R(h). means (N, 8), covariances (N, 8, 8) -> (N, 4, 4).
 
         ``gating_distances`` and ``update_batch`` take it precomputed, so a frame inverts each track's S once.
+        S is diagonal for every state this model produces (x, y, a and h never correlate: F, Q, R and the initial
+        covariance treat them separately); then its inverse is elementwise, otherwise LAPACK inverts it.
         """
         means = np.asarray(means, dtype=np.float64).reshape(-1, 2 * _NDIM)
         n = len(means)
         s = np.array(covariances[:, :_NDIM, :_NDIM], dtype=np.float64)  # (N, 4, 4), a contiguous copy
-        s.reshape(n, -1)[:, ::_NDIM + 1] += self._measurement_noise_var(means[:, 3])
-        return np.linalg.inv(s)
+        flat = s.reshape(n, -1)
+        flat[:, ::_NDIM + 1] += self._measurement_noise_var(means[:, 3])
+        if flat[:, _OFF_DIAGONAL_4].any():
+            return np.linalg.inv(s)
+        inverse = np.zeros_like(s)
+        inverse.reshape(n, -1)[:, ::_NDIM + 1] = 1.0 / flat[:, ::_NDIM + 1]
+        return inverse
 
     def update_batch(self, means: np.ndarray, covariances: np.ndarray, xyah: np.ndarray,
                      innovation_inv: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

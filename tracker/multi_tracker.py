@@ -83,7 +83,7 @@ class MultiObjectTracker:
         self._pred_means = np.zeros((0, 8))
         self._pred_covs = np.zeros((0, 8, 8))
         self._pred_xyxy = np.zeros((0, 4))
-        self._pred_s_inv: np.ndarray | None = None  # (T, 4, 4) inverse innovation covariances, made on first use
+        self._pred_s_inv: np.ndarray | None = None  # (T, 4, 4) inverse innovation covariances of the prediction
         # (detection boxes as bytes, track x detection IoU (T, N), largest IoU of each detection with another (N,)):
         # computed once per frame and shared by embedding_needed and every association pass.
         self._geometry: tuple[bytes, np.ndarray, np.ndarray] | None = None
@@ -102,9 +102,11 @@ class MultiObjectTracker:
             for t, mean, cov, box in zip(tracks, means, covs, boxes):
                 t.set_prediction(mean, cov, box)
             self._pred_means, self._pred_covs, self._pred_xyxy = means, covs, boxes
+            # needed by gating and correction in nearly every frame; inverted here, with the other Kalman math
+            self._pred_s_inv = self.kf.innovation_inverse(means, covs)
         else:
             self._pred_means, self._pred_covs, self._pred_xyxy = np.zeros((0, 8)), np.zeros((0, 8, 8)), np.zeros((0, 4))
-        self._pred_s_inv = None
+            self._pred_s_inv = None
         self._geometry = None
         self._predicted = True
 

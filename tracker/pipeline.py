@@ -1,8 +1,9 @@
 """One camera's per-frame pipeline: CLAHE -> detect -> Re-ID -> track. Models come in through protocols.
 
-Two stages per frame: ``detect`` (CLAHE check, detector) and ``track`` (Re-ID on demand, association). ``process``
-runs both; ``submit`` can overlap them across frames (``pipeline.overlap``): the tracking stage of frame t runs
-in a worker thread while the detector runs frame t+1, so results come out one frame later.
+Two stages per frame: ``detect`` (CLAHE check, detector) and ``track`` (Kalman prediction, Re-ID on demand,
+association). ``process`` runs both; ``submit`` can overlap them across frames (``pipeline.overlap``): Re-ID of
+frame t runs in a worker thread while the detector runs frame t+1 on the calling thread, which then associates
+frame t, so results come out one frame later. Association stays on the calling thread, in frame order.
 """
 
 from __future__ import annotations
@@ -103,8 +104,13 @@ class CameraPipeline:
         return [] if pending is None else [(pending.detected.frame, self._finish_tracking(pending))]
 
     def close(self) -> None:
-        """Finish the frame in flight (dropping its result) and stop the Re-ID thread."""
-        self.flush()
+        """Drop the frame in flight (waiting for its Re-ID) and stop the Re-ID thread."""
+        pending, self._pending = self._pending, None
+        if pending is not None and isinstance(pending.features, Future):
+            try:
+                pending.features.result()
+            except Exception as exc:  # noqa: BLE001 - closing: the frame is dropped anyway
+                log.debug("camera %s: Re-ID of the dropped frame failed: %s", self.camera_id, exc)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.backoff import backoff_delay_s
-from tracker.config import Config, ConfigError
+from tracker.config import Config, ConfigError, with_detector_threads_for
 from tracker.heartbeat import HUB_NAME, KIND_HUB, KIND_WORKER, HeartbeatKeys, decode_record
 from tracker.logs import redact
 from tracker.metrics import MetricsServer, ProcessMetrics, Readiness
@@ -153,11 +153,16 @@ class Supervisor:
 
     def __init__(self, cfg: Config, redis_url: str | None = None, *, only: list[str] | None = None,
                  log_level: str = "INFO") -> None:
+        specs = child_specs(cfg, only)
+        workers = sum(spec.kind == KIND_WORKER for spec in specs)
+        cfg = with_detector_threads_for(cfg, workers)  # camera processes share this machine's cores
+        if workers > 1:
+            logger.info("%d camera workers: detector.num_threads = %d each", workers, cfg.detector.num_threads)
         self.cfg = cfg
         self.scfg = cfg.supervisor
         self.redis_url = redis_url or cfg.redis.url
         self.log_level = log_level
-        self.children = [_Child(spec) for spec in child_specs(cfg, only)]
+        self.children = [_Child(spec) for spec in specs]
         self.keys = HeartbeatKeys(cfg.redis.key_prefix)
         self._ctx = mp.get_context("spawn")
         self._rng = random.Random()

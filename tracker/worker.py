@@ -326,22 +326,33 @@ def _loop(cfg: Config, camera: str, source: Any, pipeline: Any, publisher: Any, 
     active = 0
     poll_s = min(_MAX_POLL_S, cfg.worker.heartbeat_interval_s)
     stage = metrics.stage_latency
-    for frame, got_s in _frames(source, stop, poll_s):
-        if frame is not None:
-            result = pipeline.process(frame)
+
+    def emit(done: list[tuple[Frame, Any]]) -> None:
+        nonlocal processed, active
+        for frame, result in done:
             t0 = time.perf_counter()
             publisher.publish(result.updates, frame.image, frame_index=frame.index, timestamp_s=frame.timestamp_s)
             publish_s = time.perf_counter() - t0
             processed += 1
             active = len(result.updates)
-            stage.labels(camera=camera, stage="decode").observe(got_s)
             for name, ms in result.timings_ms.items():
                 stage.labels(camera=camera, stage=name).observe(ms / 1000.0)
             stage.labels(camera=camera, stage="publish").observe(publish_s)
             metrics.frames_processed.labels(camera=camera).inc()
             metrics.active_tracks.labels(camera=camera).set(active)
-        if frame is None or beat.due():
-            _report(camera, source, outbox, beat, metrics, readiness, processed, active)
+
+    try:
+        for frame, got_s in _frames(source, stop, poll_s):
+            if frame is not None:
+                stage.labels(camera=camera, stage="decode").observe(got_s)
+                emit(pipeline.submit(frame))  # with pipeline.overlap: the previous frame
+            else:
+                emit(pipeline.flush())  # nothing new from the camera: finish the frame in flight
+            if frame is None or beat.due():
+                _report(camera, source, outbox, beat, metrics, readiness, processed, active)
+        emit(pipeline.flush())
+    finally:
+        pipeline.close()
     return processed
 
 

@@ -44,6 +44,8 @@ def main() -> None:
     ap.add_argument("--weights", required=True, help="detector weights (same for both)")
     ap.add_argument("--reid", required=True, help="torchreid weights for mctrack")
     ap.add_argument("--frames", type=int, default=400)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="mctrack config override, e.g. --set detector.input_shape=export (repeatable)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -53,7 +55,7 @@ def main() -> None:
     from tracker.config import load_config
     from tracker.reid import export_onnx
 
-    mcfg = load_config(None, [f"detector.weights={args.weights}", f"reid.weights={args.reid}"])
+    mcfg = load_config(None, [f"detector.weights={args.weights}", f"reid.weights={args.reid}", *args.set])
     src = Path(ultralytics.__file__).parent / "cfg" / "trackers" / "botsort.yaml"
     cfg = yaml.safe_load(src.read_text())
     # BoT-SORT with appearance. "auto" (the detector's own features) needs a PyTorch detector and otherwise
