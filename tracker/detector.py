@@ -115,6 +115,9 @@ class UltralyticsDetector:
         try:
             from ultralytics import YOLO
 
+            from tracker.logs import adopt_library_logger
+
+            adopt_library_logger()  # Ultralytics prints to stdout at INFO otherwise
             self._model = YOLO(weights, task="detect")
         except (FileNotFoundError, ConnectionError, OSError) as exc:
             raise _missing_weights_error(cfg.weights, f"could not be loaded or downloaded ({exc})") from exc

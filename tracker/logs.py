@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-__all__ = ["redact", "setup_logging", "set_camera_id", "RedactingFormatter"]
+__all__ = ["redact", "setup_logging", "set_camera_id", "RedactingFormatter", "adopt_library_logger"]
 
 # scheme://user:password@host  or  scheme://:password@host  -> scheme://user:***@host
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
@@ -49,5 +49,20 @@ def setup_logging(level: str = "INFO") -> None:
     handler._mctrack = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("ultralytics", "urllib3", "PIL", "matplotlib"):
+    for noisy in (_ULTRALYTICS_LOGGER, "urllib3", "PIL", "matplotlib"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+_ULTRALYTICS_LOGGER = "ultralytics"
+
+
+def adopt_library_logger(name: str = _ULTRALYTICS_LOGGER) -> None:
+    """Make a library logger that prints on its own (Ultralytics: a stdout handler, level INFO, set when it is
+    imported) go through mctrack's logging instead: its own handlers removed, records propagated to the root handler
+    (stderr, redacted), level at least WARNING. Call after importing the library. Keeps ``--json`` output on stdout
+    pure JSON."""
+    lib = logging.getLogger(name)
+    for handler in list(lib.handlers):
+        lib.removeHandler(handler)
+    lib.propagate = True
+    lib.setLevel(max(logging.WARNING, logging.getLogger().level))
