@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from live_helpers import make_clip
 from tracker.cli import main
@@ -21,3 +22,23 @@ def test_bench_times_detector_and_pipeline_in_alternating_blocks(tmp_path, dev_d
     assert res["ratio"] == res["pipeline_fps"] / res["detector_only_fps"]
     assert {"decode", "detect", "reid", "associate", "publish", "total"} <= set(res["stages_ms"])
     assert "fitted to the frame's aspect" in res["detector"]
+
+
+def test_multi_camera_bench_runs_camera_processes_through_the_hub(tmp_path, dev_dir, model_overrides):
+    """Two worker processes and the hub on one short clip. The measurement window is capped to end before the clip
+    does (a file that has ended is not a camera falling behind). No timing asserts: whether cameras keep up is a
+    benchmark figure."""
+    from tracker.bench_multi import _clip_frames, run_multi_camera_bench
+    from tracker.config import load_config
+
+    clip = make_clip(dev_dir, tmp_path / "clip.mp4", 90)
+    cfg = load_config(None, model_overrides)
+    assert _clip_frames(cfg, str(clip)) == 90
+    assert _clip_frames(cfg, "rtsp://127.0.0.1:1/x") == 0  # live: not probed
+    res = run_multi_camera_bench(cfg, str(clip), cameras=2, rate=3.0, duration_s=120.0, overrides=model_overrides)
+    assert res.cameras == 2 and len(res.per_camera) == 2
+    assert 0 < res.duration_s < 90 / 3.0  # capped: the clip plays for 30 s
+    assert res.detector_threads == max(1, (os.cpu_count() or 1) // 2)
+    for cam in res.per_camera:
+        assert cam["fps"] > 0 and cam["offered_fps"] > 0 and cam["dropped"] >= 0
+    assert res.aggregate_fps == sum(c["fps"] for c in res.per_camera)

@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 KEEP_UP_FRACTION = 0.95
 _POLL_S = 0.5
 _STARTUP_TIMEOUT_S = 180.0
+#: The measurement window ends this long before the first-started camera's replay of the clip ends.
+_END_MARGIN_S = 2.0
+#: The camera and hub processes' own stdout (their end-of-run summaries) goes to stderr: stdout is the bench's
+#: report (one JSON object with --json).
+_CHILD_STDOUT = 2
 _STOP_TIMEOUT_S = 20.0
 
 
@@ -54,6 +59,7 @@ def run_multi_camera_bench(cfg: Config, video: str, cameras: int, rate: float, d
     from tracker.heartbeat import HeartbeatKeys
     from tracker.redis_conn import connect
 
+    clip_frames = _clip_frames(cfg, video)
     handle = connect(cfg.redis)
     keys = HeartbeatKeys(cfg.redis.key_prefix)
     common = (["--config", config_path] if config_path else []) + sum((["--set", s] for s in overrides or []), [])
@@ -63,13 +69,14 @@ def run_multi_camera_bench(cfg: Config, video: str, cameras: int, rate: float, d
     procs: list[subprocess.Popen[bytes]] = []
     names = [f"bench{i + 1}" for i in range(cameras)]
     try:
+        launched = time.monotonic()
         procs.append(subprocess.Popen([sys.executable, "-m", "tracker", "--log-level", "WARNING", "hub",
-                                       "--redis-url", handle.child_url, *common], env=env))
+                                       "--redis-url", handle.child_url, *common], env=env, stdout=_CHILD_STDOUT))
         for name in names:
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "tracker", "--log-level", "WARNING", "worker", "--camera", name,
                  "--source", video, "--fps", str(rate), "--redis-url", handle.child_url, *common, *worker_args,
-                 "--set", "source.realtime=true"], env=env))
+                 "--set", "source.realtime=true"], env=env, stdout=_CHILD_STDOUT))
         deadline = time.monotonic() + _STARTUP_TIMEOUT_S
         while True:
             snap = _snapshot(handle.client, keys, names)
@@ -79,7 +86,16 @@ def run_multi_camera_bench(cfg: Config, video: str, cameras: int, rate: float, d
                 raise RuntimeError("multi-camera bench: workers did not start (see their log lines above)")
             time.sleep(_POLL_S)
         t0, start = time.monotonic(), snap
-        time.sleep(duration_s)
+        window_s = duration_s
+        if clip_frames:  # a file ends; the cameras stop delivering frames then, which is not falling behind
+            window_s = min(duration_s, launched + clip_frames / rate - _END_MARGIN_S - t0)
+            if window_s < duration_s:
+                log.warning("multi-camera bench: the clip lasts %.0f s at %.1f fps; measuring %.0f s instead of "
+                            "%.0f s", clip_frames / rate, rate, window_s, duration_s)
+            if window_s <= 0:
+                raise RuntimeError(f"multi-camera bench: {video} ({clip_frames} frames) is over before the cameras "
+                                   f"have started at {rate} fps; use a longer clip or a lower --rate")
+        time.sleep(window_s)
         end = _snapshot(handle.client, keys, names)
         elapsed = time.monotonic() - t0
     finally:
@@ -105,3 +121,18 @@ def run_multi_camera_bench(cfg: Config, video: str, cameras: int, rate: float, d
                             aggregate_fps=sum(c["fps"] for c in per_camera), all_kept_up=kept == cameras,
                             cameras_kept_up=kept, per_camera=per_camera,
                             detector_threads=shared.detector.num_threads)
+
+
+def _clip_frames(cfg: Config, video: str) -> int:
+    """Frames in a recorded clip (0 = unknown or a live source: no end to wait for)."""
+    from streams.factory import open_source
+
+    if "://" in video or video.isdigit():
+        return 0
+    with open_source(video, "bench-probe", cfg.source) as src:
+        count = getattr(src, "frame_count", None)
+        if callable(count):
+            count = count()
+        if count is None and hasattr(src, "__len__"):
+            count = len(src)  # type: ignore[arg-type]
+    return int(count or 0)
