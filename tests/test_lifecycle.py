@@ -180,3 +180,13 @@ def test_batched_kalman_leaves_each_track_where_filterpy_would():
             frame = rec.frame_index
         np.testing.assert_allclose(t.mean, mean, rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(t.covariance, cov, rtol=1e-9, atol=1e-9)
+
+
+def test_reid_refresh_is_set_in_seconds_and_follows_the_camera_fps():
+    from tracker.pipeline import reid_refresh_frames
+
+    assert reid_refresh_frames(1.5, 7.0) == 10  # at most every 1.5 s: rounded down
+    assert reid_refresh_frames(1.5, 25.0) == 37
+    assert reid_refresh_frames(1.5, 10.0) == 15  # not 14 through float error
+    assert reid_refresh_frames(0.01, 7.0) == 1
+    assert reid_refresh_frames(0.0, 30.0) == 0  # Re-ID on demand off: every confident detection is embedded

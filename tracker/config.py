@@ -113,10 +113,11 @@ class ReidConfig:
                           "the few crops of a frame about as fast as two, and with pipeline.overlap Re-ID runs beside "
                           "the detector, which already uses every core.", lo=0, hi=256)
     device: str = _f("cpu", "torch backend device (cpu, cuda).")
-    refresh_frames: int = _f(10, "Re-ID on demand: a detection whose match is unambiguous (one track, nobody "
-                             "near) is embedded only if its track has had no feature for this many frames. 0 = "
-                             "embed every confident detection every frame. A lone track's embeddings reach the hub "
-                             "at this cadence too (ambiguous detections are embedded every frame).", lo=0, hi=10000)
+    refresh_s: float = _f(1.5, "Re-ID on demand: a detection whose match is unambiguous (one track, nobody near) "
+                          "is embedded only if its track has had no feature for this long (converted to frames "
+                          "with the camera's fps, rounded down: 10 frames at 7 fps, 37 at 25 fps). 0 = embed every "
+                          "confident detection every frame. A lone track's embeddings reach the hub at this cadence "
+                          "too (ambiguous detections are embedded every frame).", lo=0.0, hi=3600.0)
     easy_match_iou: float = _f(0.5, "Re-ID on demand: the IoU with its track that makes a lone detection's match "
                                "unambiguous.", lo=0.0, hi=1.0, lo_open=True)
     near_iou: float = _f(0.1, "Re-ID on demand: another detection or track overlapping a detection by more than "

@@ -24,12 +24,21 @@ from tracker.protocols import Detector, Embedder
 from tracker.track import BoxRecord
 from tracker.tracklet import TrackletUpdate
 
-__all__ = ["CameraPipeline", "DetectedFrame", "FrameResult", "STAGES"]
+__all__ = ["CameraPipeline", "DetectedFrame", "FrameResult", "STAGES", "reid_refresh_frames"]
 
 log = logging.getLogger(__name__)
 
 #: Stage names timed per frame (decode is timed by the caller that pulls frames from the source).
 STAGES = ("decode", "clahe", "detect", "reid", "associate")
+_FRAME_ROUNDING_EPS = 1e-9  # 1.5 s x 10 fps is 15 frames, not 14 through float error
+
+
+def reid_refresh_frames(refresh_s: float, fps: float) -> int:
+    """``reid.refresh_s`` in frames of a camera running at ``fps`` (rounded down, so a lone track is refreshed at
+    least that often; at least 1). 0 when Re-ID on demand is off (refresh_s 0)."""
+    if refresh_s <= 0:
+        return 0
+    return max(1, int(refresh_s * fps + _FRAME_ROUNDING_EPS))
 
 
 @dataclass
@@ -72,6 +81,7 @@ class CameraPipeline:
         self.embedder = embedder if cfg.reid.enabled else None
         self.clahe = clahe if cfg.clahe.enabled else None
         self.tracker = MultiObjectTracker(cfg.tracker, cfg.kalman, fps=fps)
+        self.reid_refresh_frames = reid_refresh_frames(cfg.reid.refresh_s, fps)
         self._dark: bool | None = None
         self._frames_since_luma_check = 0
         self._overlap = cfg.pipeline.overlap
@@ -204,8 +214,8 @@ class CameraPipeline:
         if self.embedder is None or len(dets) == 0:
             return np.zeros(0, dtype=np.intp)
         want = dets.confidence >= self.cfg.tracker.high_score_threshold
-        if self.cfg.reid.refresh_frames > 0:
-            want &= self.tracker.embedding_needed(dets, self.cfg.reid.refresh_frames, self.cfg.reid.easy_match_iou,
+        if self.reid_refresh_frames > 0:
+            want &= self.tracker.embedding_needed(dets, self.reid_refresh_frames, self.cfg.reid.easy_match_iou,
                                                   self.cfg.reid.near_iou)
         return np.flatnonzero(want)
 

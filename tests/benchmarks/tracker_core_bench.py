@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 from tracker.config import Config, load_config  # noqa: E402
 from tracker.detections import Detections  # noqa: E402
 from tracker.multi_tracker import MultiObjectTracker  # noqa: E402
+from tracker.pipeline import reid_refresh_frames  # noqa: E402
 
 Frames = list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]  # (frame index, xyxy (N, 4), scores (N,), emb (N, D))
 
@@ -57,6 +58,7 @@ def cached_frames(cfg: Config, video: str, cache: Path) -> Frames:
 def replay(cfg: Config, frames: Frames, fps: float, between: object | None = None) -> list[float]:
     """One pass over the clip; returns the associate ms (predict + update) of every frame."""
     tracker = MultiObjectTracker(cfg.tracker, cfg.kalman, fps=fps)
+    refresh_frames = reid_refresh_frames(cfg.reid.refresh_s, fps)
     out = []
     for index, xyxy, conf, emb in frames:
         if between is not None:
@@ -67,7 +69,7 @@ def replay(cfg: Config, frames: Frames, fps: float, between: object | None = Non
         t1 = time.perf_counter()
         if len(dets):
             want = dets.confidence >= cfg.tracker.high_score_threshold
-            want &= tracker.embedding_needed(dets, cfg.reid.refresh_frames, cfg.reid.easy_match_iou,
+            want &= tracker.embedding_needed(dets, refresh_frames, cfg.reid.easy_match_iou,
                                              cfg.reid.near_iou)
             dets = dets.with_embeddings(np.where(want[:, None], emb, np.float32(0)))
         t2 = time.perf_counter()
