@@ -194,3 +194,20 @@ def test_a_file_that_is_not_a_detector_is_a_config_error(reid_weights: Path, tmp
     for weights in (reid_weights, tmp_path):  # a Re-ID state dict; an empty folder
         with pytest.raises(ConfigError, match="detector.weights"):
             UltralyticsDetector(DetectorConfig(weights=str(weights)))
+
+
+def test_openvino_thread_count_applies_to_every_input_size_and_threads_are_not_pinned(
+        detector_weights: Path, frames_and_gt: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """detector.num_threads reaches OpenVINO for the export size and for each size the IR is reshaped to; the
+    threads are not pinned to cores (camera processes on one machine would all pin to the same cores)."""
+    det = UltralyticsDetector(DetectorConfig(weights=str(detector_weights), num_threads=1))
+    backend = det._predictor.model.backend
+
+    def compiled_properties() -> tuple[int, bool]:
+        compiled = backend.ov_compiled_model
+        return int(compiled.get_property("INFERENCE_NUM_THREADS")), bool(compiled.get_property("ENABLE_CPU_PINNING"))
+
+    assert compiled_properties() == (1, False)  # the export size (640x640)
+    det.detect(frames_and_gt[0][0])  # a 768x576 frame: the IR is reshaped to 480x640
+    assert det.input_hw == (480, 640)
+    assert compiled_properties() == (1, False)
