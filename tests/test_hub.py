@@ -62,8 +62,8 @@ def run_frames(pubs: dict[str, TrackletPublisher], scene: Scene, frames: range,
 # ------------------------------------------------------------------------------------------------ publisher
 def test_publisher_cadence_thumbnails_and_heartbeat(redis_handle):
     r = redis_handle.client
-    cfg = make_cfg("hub.embedding_every_n_frames=5", "hub.embedding_quality_gain=0.2", "hub.thumbnails_per_track=2",
-                   "hub.thumbnail_every_n_frames=4", "hub.thumbnail_height_px=32", "hub.heartbeat_interval_s=1.0")
+    cfg = make_cfg(f"hub.embedding_every_s={5 / FPS}", "hub.embedding_quality_gain=0.2", "hub.thumbnails_per_track=2",
+                   f"hub.thumbnail_every_s={4 / FPS}", "hub.thumbnail_height_px=32", "hub.heartbeat_interval_s=1.0")
     pub = TrackletPublisher(r, cfg, "door")
     scene = Scene(1)
     image = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)

@@ -22,7 +22,7 @@ from tracker.tracklet import TrackletUpdate
 
 CAMERAS = ("cam1", "cam2")
 FPS = 7.0
-EMBED_EVERY = 5  # = hub.embedding_every_n_frames: only the embeddings the publisher sends are computed
+EMBED_EVERY = 5  # frames = hub.embedding_every_s * FPS: only the embeddings the publisher sends are computed
 LOCAL_BASE = {"cam1": 1, "cam2": 1001}
 
 
@@ -101,7 +101,7 @@ def score(data: dict, mapping: dict[str, dict[int, int]] | None):
 def test_two_cam_identities_across_cameras_and_reentries(two_cam):
     handle = connect(load_config(None, []).redis)
     try:
-        cfg = load_config(None, [f"hub.embedding_every_n_frames={EMBED_EVERY}", "hub.embedding_quality_gain=1",
+        cfg = load_config(None, [f"hub.embedding_every_s={EMBED_EVERY / FPS}", "hub.embedding_quality_gain=1",
                                  "hub.thumbnails_per_track=0"])
         r = handle.client
         pubs = {c: TrackletPublisher(r, cfg, c) for c in CAMERAS}

@@ -29,7 +29,7 @@ def world(redis_handle):
     frames 21-40, person 2 (local 8) frames 25-40. Returns (prefix, published boxes per camera)."""
     prefix = f"q{os.getpid()}x{next(_prefixes)}"
     cfg = load_config(None, [f"redis.key_prefix={prefix}", "hub.match_threshold=0.5", "hub.track_timeout_s=1",
-                             "hub.thumbnails_per_track=2", "hub.thumbnail_every_n_frames=5"])
+                             "hub.thumbnails_per_track=2", f"hub.thumbnail_every_s={5 / FPS}"])
     r = redis_handle.client
     rng = np.random.default_rng(0)
     look = rng.normal(size=(3, DIM)) + 0.3

@@ -212,9 +212,11 @@ class HubConfig:
     stream_maxlen: int = _f(3000, "Approximate length cap (XADD MAXLEN ~) of each camera's update stream, in frame "
                             "messages (a few kB each): how long the hub may be down without losing updates (3000 "
                             "= 5 min at 10 fps).", lo=10, hi=10_000_000)
-    embedding_every_n_frames: int = _f(5, "Publish a track's Re-ID embedding on its first update, then every N "
-                                       "frames (or sooner when its quality improves, see embedding_quality_gain).",
-                                       lo=1, hi=100000)
+    embedding_every_s: float = _f(0.7, "Publish a track's Re-ID embedding on its first update, then at most this "
+                                  "often in camera time (or sooner when its quality improves, see "
+                                  "embedding_quality_gain): 5 frames at 7 fps, 18 at 25 fps. A track sends an "
+                                  "embedding only in frames where it has one (see reid.refresh_s).",
+                                  lo=0.0, hi=3600.0)
     embedding_quality_gain: float = _f(0.15, "Also publish an embedding as soon as its quality beats the best one "
                                        "published for the track by this much.", lo=0.0, hi=1.0)
     heartbeat_interval_s: float = _f(1.0, "A camera with no confirmed tracks still publishes an empty frame this "
@@ -222,7 +224,7 @@ class HubConfig:
                                      lo_open=True)
     thumbnails_per_track: int = _f(3, "JPEG thumbnails kept per track (for `mctrack query identity --gallery`); "
                                    "0 = none.", lo=0, hi=100)
-    thumbnail_every_n_frames: int = _f(20, "Frames between two thumbnails of one track.", lo=1, hi=100000)
+    thumbnail_every_s: float = _f(3.0, "Camera time between two thumbnails of one track.", lo=0.0, hi=86400.0)
     thumbnail_height_px: int = _f(64, "Thumbnail height (width follows the box's aspect ratio).", lo=8, hi=1024)
     thumbnail_jpeg_quality: int = _f(80, "Thumbnail JPEG quality.", lo=1, hi=100)
     # hub side: consuming

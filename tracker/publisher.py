@@ -1,13 +1,14 @@
 """Worker side of the hub: publish a camera's confirmed-track updates to its Redis stream, one message per frame.
 
 Every update carries box and confidence; the Re-ID embedding is attached on a cadence (first update of a track,
-then every ``hub.embedding_every_n_frames`` frames, or sooner when its quality beats the best one sent by
+then every ``hub.embedding_every_s`` seconds of camera time, or sooner when its quality beats the best one sent by
 ``hub.embedding_quality_gain``), and a few small JPEG thumbnails per track are attached for the identity gallery.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ __all__ = ["TrackletPublisher", "make_thumbnail"]
 
 logger = logging.getLogger(__name__)
 
+# Replay timestamps are frame index / fps: a cadence of exactly 5 / fps must not miss the 5th frame by a rounding
+# error.
+_CADENCE_EPS_S = 1e-6
 MIN_THUMBNAIL_CROP_PX = 4      # crops thinner than this give no thumbnail
 REGISTER_EVERY_MESSAGES = 1000  # re-add the camera to the registry now and then (a Redis restart empties it)
 _WARN_EVERY_S = 10.0
@@ -50,10 +54,10 @@ def make_thumbnail(image_bgr: np.ndarray, xyxy: np.ndarray, height_px: int, jpeg
 
 @dataclass
 class _TrackCadence:
-    last_embedding_frame: int = -(10**9)
+    last_embedding_ts: float = -math.inf
     best_quality_sent: float = -1.0
     thumbnails_sent: int = 0
-    last_thumbnail_frame: int = -(10**9)
+    last_thumbnail_ts: float = -math.inf
     last_seen_ts: float = 0.0
 
 
@@ -159,21 +163,21 @@ class TrackletPublisher:
             st.last_seen_ts = timestamp_s
             if u.embedding is not None and np.linalg.norm(u.embedding) > 0:
                 q = float(np.clip(u.embedding_quality, 0.0, 1.0))
-                due = frame_index - st.last_embedding_frame >= h.embedding_every_n_frames
+                due = timestamp_s - st.last_embedding_ts >= h.embedding_every_s - _CADENCE_EPS_S
                 better = q >= st.best_quality_sent + h.embedding_quality_gain
                 if due or better:
                     emb_rows.append(i)
                     embs.append(np.asarray(u.embedding, np.float32).reshape(-1))
                     quality[i] = q
-                    st.last_embedding_frame = frame_index
+                    st.last_embedding_ts = timestamp_s
                     st.best_quality_sent = max(st.best_quality_sent, q)
             if (image_bgr is not None and st.thumbnails_sent < h.thumbnails_per_track
-                    and frame_index - st.last_thumbnail_frame >= h.thumbnail_every_n_frames):
+                    and timestamp_s - st.last_thumbnail_ts >= h.thumbnail_every_s - _CADENCE_EPS_S):
                 jpeg = make_thumbnail(image_bgr, xyxy[i], h.thumbnail_height_px, h.thumbnail_jpeg_quality)
                 if jpeg is not None:
                     thumbs[u.local_id] = jpeg
                     st.thumbnails_sent += 1
-                    st.last_thumbnail_frame = frame_index
+                    st.last_thumbnail_ts = timestamp_s
         self.embeddings_sent += len(emb_rows)
         self.thumbnails_sent += len(thumbs)
         emb = np.stack(embs) if embs else np.zeros((0, 0), np.float32)
