@@ -129,10 +129,6 @@ def _clip_frames(cfg: Config, video: str) -> int:
 
     if "://" in video or video.isdigit():
         return 0
-    with open_source(video, "bench-probe", cfg.source) as src:
+    with open_source(video, "bench-probe", cfg.source) as src:  # a video file declares its frames; a folder has len
         count = getattr(src, "frame_count", None)
-        if callable(count):
-            count = count()
-        if count is None and hasattr(src, "__len__"):
-            count = len(src)  # type: ignore[arg-type]
-    return int(count or 0)
+        return int(count if count is not None else len(src) if hasattr(src, "__len__") else 0)  # type: ignore[arg-type]

@@ -176,10 +176,7 @@ class UltralyticsDetector:
         from ultralytics.utils import nms
 
         cfg, backend = self._cfg, self._predictor.model
-        blob, gain_xy, pad_xy = letterbox_blob(image_bgr, self.info.imgsz, self._stride, auto=self._auto_shape)
-        if self._ir_inputs is not None:
-            self._ir_inputs.use(blob.shape[2], blob.shape[3])
-        self.input_hw = (blob.shape[2], blob.shape[3])
+        blob, gain_xy, pad_xy = self._network_input(image_bgr)
         with torch.inference_mode():
             im = torch.from_numpy(blob)
             im = (im.half() if backend.fp16 else im).to(backend.device)
@@ -206,10 +203,17 @@ class UltralyticsDetector:
         """The letterboxed (1, 3, h, w) input tensor ``detect`` feeds the backend; for overhead measurements."""
         import torch
 
-        blob, _, _ = letterbox_blob(image_bgr, self.info.imgsz, self._stride, auto=self._auto_shape)
+        blob, _, _ = self._network_input(image_bgr)
+        return torch.from_numpy(blob)
+
+    def _network_input(self, image_bgr: np.ndarray) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
+        """Letterbox ``image_bgr`` into the (1, 3, h, w) blob and make the backend run on that size; returns the
+        blob with the (x, y) gain and padding for mapping boxes back."""
+        blob, gain_xy, pad_xy = letterbox_blob(image_bgr, self.info.imgsz, self._stride, auto=self._auto_shape)
         if self._ir_inputs is not None:
             self._ir_inputs.use(blob.shape[2], blob.shape[3])
-        return torch.from_numpy(blob)
+        self.input_hw = (blob.shape[2], blob.shape[3])
+        return blob, gain_xy, pad_xy
 
     def backend_forward(self, im: Any) -> Any:
         """Run only the Ultralytics backend on a prepared input (no letterbox, no NMS); for overhead measurements."""

@@ -12,6 +12,7 @@ _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>
 _PASSWORD_KV = re.compile(r"(?i)\b(password|passwd|pwd|secret|token)=([^&\s]+)")
 
 _camera_id = "-"
+_ULTRALYTICS_LOGGER = "ultralytics"
 
 
 def redact(text: str) -> str:
@@ -51,9 +52,6 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in (_ULTRALYTICS_LOGGER, "urllib3", "PIL", "matplotlib"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-
-
-_ULTRALYTICS_LOGGER = "ultralytics"
 
 
 def adopt_library_logger(name: str = _ULTRALYTICS_LOGGER) -> None:
