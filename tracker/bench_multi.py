@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tracker.config import Config, with_detector_threads_for
+from tracker.config import Config, ConfigError, with_detector_threads_for
 
 __all__ = ["MultiCameraBench", "run_multi_camera_bench"]
 
@@ -93,7 +93,7 @@ def run_multi_camera_bench(cfg: Config, video: str, cameras: int, rate: float, d
                 log.warning("multi-camera bench: the clip lasts %.0f s at %.1f fps; measuring %.0f s instead of "
                             "%.0f s", clip_frames / rate, rate, window_s, duration_s)
             if window_s <= 0:
-                raise RuntimeError(f"multi-camera bench: {video} ({clip_frames} frames) is over before the cameras "
+                raise ConfigError(f"multi-camera bench: {video} ({clip_frames} frames) is over before the cameras "
                                    f"have started at {rate} fps; use a longer clip or a lower --rate")
         time.sleep(window_s)
         end = _snapshot(handle.client, keys, names)
