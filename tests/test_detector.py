@@ -12,9 +12,9 @@ from scipy.optimize import linear_sum_assignment
 
 from tracker.config import ConfigError, DetectorConfig
 from tracker.detections import Detections
-from tracker.detector import (UltralyticsDetector, filter_min_size_xyxy, letterbox_blob, resolve_detector_weights,
-                              unletterbox_xyxy)
-from tracker.protocols import Detector
+from tracker.detector import (UltralyticsDetector, detector_streams, filter_min_size_xyxy, letterbox_blob,
+                              resolve_detector_weights, unletterbox_xyxy)
+from tracker.protocols import Detector, StreamingDetector
 
 FRAMES = (1, 80, 160, 240, 320)
 IOU_MATCH = 0.5
@@ -211,3 +211,40 @@ def test_openvino_thread_count_applies_to_every_input_size_and_threads_are_not_p
     det.detect(frames_and_gt[0][0])  # a 768x576 frame: the IR is reshaped to 480x640
     assert det.input_hw == (480, 640)
     assert compiled_properties() == (1, False)
+
+
+def test_streams_resolve_from_the_thread_count() -> None:
+    assert detector_streams(DetectorConfig(streams=3)) == 3
+    assert detector_streams(DetectorConfig(num_threads=1)) == 1  # e.g. one of 4 camera processes on 2 cores
+    assert detector_streams(DetectorConfig(num_threads=2)) == 2
+    assert detector_streams(DetectorConfig(num_threads=0), cpu_count=1) == 1
+    assert detector_streams(DetectorConfig(num_threads=0), cpu_count=16) == 2
+
+
+def test_streams_detect_several_frames_at_once_with_the_same_boxes(
+        detector_weights: Path, frames_and_gt: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """With 2 OpenVINO streams, ``start`` keeps up to 3 frames pending (2 running, 1 queued) and each gives exactly
+    what ``detect`` gives for it; the streaming copy is compiled with 2 streams sharing num_threads, unpinned."""
+    det = UltralyticsDetector(DetectorConfig(weights=str(detector_weights), streams=2, num_threads=2))
+    assert isinstance(det, StreamingDetector) and det.max_in_flight == 3 and "2 streams" in str(det.info)
+    images = [image for image, _ in frames_and_gt]
+    expected = [det.detect(image) for image in images]
+    pending = [det.start(image) for image in images[:det.max_in_flight]]
+    got = [p.result() for p in pending] + [det.start(image).result() for image in images[det.max_in_flight:]]
+    for want, have in zip(expected, got):
+        assert len(want) > 0
+        np.testing.assert_array_equal(have.xyxy, want.xyxy)
+        np.testing.assert_array_equal(have.confidence, want.confidence)
+    request = det._ir_inputs.next_stream_request(*det.input_hw)
+    compiled = request.get_compiled_model()
+    assert int(compiled.get_property("NUM_STREAMS")) == 2
+    assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 2
+    assert not bool(compiled.get_property("ENABLE_CPU_PINNING"))
+
+
+def test_one_stream_detects_in_start(detector_weights: Path,
+                                     frames_and_gt: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    det = UltralyticsDetector(DetectorConfig(weights=str(detector_weights), streams=1))
+    assert det.max_in_flight == 1 and "streams" not in str(det.info)
+    image = frames_and_gt[0][0]
+    np.testing.assert_array_equal(det.start(image).result().xyxy, det.detect(image).xyxy)

@@ -1,15 +1,17 @@
 """One camera's per-frame pipeline: CLAHE -> detect -> Re-ID -> track. Models come in through protocols.
 
 Two stages per frame: ``detect`` (CLAHE check, detector) and ``track`` (Kalman prediction, Re-ID on demand,
-association). ``process`` runs both; ``submit`` can overlap them across frames (``pipeline.overlap``): Re-ID of
-frame t runs in a worker thread while the detector runs frame t+1 on the calling thread, which then associates
-frame t, so results come out one frame later. Association stays on the calling thread, in frame order.
+association). ``process`` runs both; ``submit`` overlaps them across frames. A ``StreamingDetector`` with several
+inference streams detects up to ``max_in_flight`` frames at once. With ``pipeline.overlap``, Re-ID of frame t runs
+in a worker thread while the detector runs frame t+1, then the calling thread associates frame t, so results come
+out a frame or two later. Association stays on the calling thread, in frame order.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -20,7 +22,7 @@ from tracker.clahe import mean_luma, should_equalise_detector_input
 from tracker.config import Config
 from tracker.detections import Detections
 from tracker.multi_tracker import MultiObjectTracker
-from tracker.protocols import Detector, Embedder
+from tracker.protocols import Detector, Embedder, PendingDetections, StreamingDetector
 from tracker.track import BoxRecord
 from tracker.tracklet import TrackletUpdate
 
@@ -87,6 +89,9 @@ class CameraPipeline:
         self._overlap = cfg.pipeline.overlap
         self._executor: ThreadPoolExecutor | None = None
         self._pending: _Tracking | None = None
+        streaming = isinstance(detector, StreamingDetector)
+        self._max_in_flight = max(1, int(detector.max_in_flight)) if streaming else 1
+        self._detecting: deque[_Detecting] = deque()  # frames started on the detector, oldest first
 
     def process(self, frame: Frame) -> FrameResult:
         """Both stages of one frame, on the calling thread."""
@@ -95,26 +100,47 @@ class CameraPipeline:
     def submit(self, frame: Frame) -> list[tuple[Frame, FrameResult]]:
         """Process ``frame``; returns the frames finished by now with their results, in order.
 
-        Without ``pipeline.overlap`` that is this frame. With it, the previous frame's Re-ID runs in a worker
-        thread while this frame is detected here; then the previous frame is associated (here) and returned, and
-        this frame's Re-ID starts. Call ``flush`` for the last frame (and when no frame will come for a while).
+        With a one-stream detector and no ``pipeline.overlap`` that is this frame. A detector with N streams keeps
+        up to N frames detecting; the oldest is taken when all are busy. With ``pipeline.overlap`` a detected
+        frame's Re-ID runs in a worker thread while the next frame is detected; the frame is associated (here) and
+        returned at the next detected frame. Call ``flush`` for the last frame (and when no frame will come for a
+        while).
         """
+        self._detecting.append(self._start_detect(frame))
+        done: list[tuple[Frame, FrameResult]] = []
+        while len(self._detecting) >= self._max_in_flight:
+            done += self._advance(self._finish_detect(self._detecting.popleft()))
+        return done
+
+    def flush(self) -> list[tuple[Frame, FrameResult]]:
+        """Finish every frame in flight (being detected, or waiting for its Re-ID); returns them with their results,
+        in order."""
+        done: list[tuple[Frame, FrameResult]] = []
+        while self._detecting:
+            done += self._advance(self._finish_detect(self._detecting.popleft()))
+        return done + self._finish_pending()
+
+    def _advance(self, detected: DetectedFrame) -> list[tuple[Frame, FrameResult]]:
+        """Take a detected frame into the tracking stage; returns the frames that finished it."""
         if not self._overlap or self.embedder is None:
-            return [(frame, self.process(frame))]
-        detected = self.detect(frame)
-        done = self.flush()
+            return [(detected.frame, self.track(detected))]
+        done = self._finish_pending()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"reid-{self.camera_id}")
         self._pending = self._start_tracking(detected, self._executor)
         return done
 
-    def flush(self) -> list[tuple[Frame, FrameResult]]:
-        """Finish the frame whose Re-ID is still running, if any; returns it with its result."""
+    def _finish_pending(self) -> list[tuple[Frame, FrameResult]]:
         pending, self._pending = self._pending, None
         return [] if pending is None else [(pending.detected.frame, self._finish_tracking(pending))]
 
     def close(self) -> None:
-        """Drop the frame in flight (waiting for its Re-ID) and stop the Re-ID thread."""
+        """Drop the frames in flight (waiting for their detections or Re-ID) and stop the Re-ID thread."""
+        while self._detecting:
+            try:
+                self._detecting.popleft().pending.result()
+            except Exception as exc:  # noqa: BLE001 - closing: the frame is dropped anyway
+                log.debug("camera %s: detection of a dropped frame failed: %s", self.camera_id, exc)
         pending, self._pending = self._pending, None
         if pending is not None and isinstance(pending.features, Future):
             try:
@@ -133,6 +159,27 @@ class CameraPipeline:
         dets = self.detector.detect(det_input)
         t2 = time.perf_counter()
         return DetectedFrame(frame, reid_input, dets, {"clahe": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3})
+
+    def _start_detect(self, frame: Frame) -> "_Detecting":
+        """Stage 1 begun: CLAHE check, and the frame handed to the detector (detected here with one stream)."""
+        if self._max_in_flight <= 1:
+            return _Detecting(self.detect(frame), None, 0.0)
+        t0 = time.perf_counter()
+        det_input, reid_input = self._equalise(frame.image)
+        t1 = time.perf_counter()
+        assert isinstance(self.detector, StreamingDetector)
+        started = DetectedFrame(frame, reid_input, Detections.empty(), {"clahe": (t1 - t0) * 1e3})
+        return _Detecting(started, self.detector.start(det_input), t1)
+
+    @staticmethod
+    def _finish_detect(detecting: "_Detecting") -> DetectedFrame:
+        """Stage 1 done: the frame's detections; "detect" is the time from start to result (two frames overlap)."""
+        if detecting.pending is None:
+            return detecting.detected
+        started = detecting.detected
+        detections = detecting.pending.result()
+        timings = {**started.timings_ms, "detect": (time.perf_counter() - detecting.started_s) * 1e3}
+        return DetectedFrame(started.frame, started.reid_input, detections, timings)
 
     def track(self, detected: DetectedFrame) -> FrameResult:
         """Stage 2: Kalman prediction, Re-ID on demand, association; frames must come in order."""
@@ -218,6 +265,15 @@ class CameraPipeline:
             want &= self.tracker.embedding_needed(dets, self.reid_refresh_frames, self.cfg.reid.easy_match_iou,
                                                   self.cfg.reid.near_iou)
         return np.flatnonzero(want)
+
+
+@dataclass
+class _Detecting:
+    """A frame between the start and the result of its detection (``pending`` None: already detected)."""
+
+    detected: DetectedFrame
+    pending: PendingDetections | None
+    started_s: float  # perf_counter() when the detector got it
 
 
 @dataclass

@@ -8,7 +8,7 @@ import numpy as np
 
 from tracker.detections import Detections
 
-__all__ = ["Detector", "Embedder"]
+__all__ = ["Detector", "Embedder", "PendingDetections", "StreamingDetector"]
 
 
 @runtime_checkable
@@ -17,6 +17,27 @@ class Detector(Protocol):
 
     def detect(self, image_bgr: np.ndarray) -> Detections:
         """image_bgr: (H, W, 3) uint8. Returns detections without embeddings."""
+        ...
+
+
+@runtime_checkable
+class PendingDetections(Protocol):
+    """A frame a ``StreamingDetector`` is working on."""
+
+    def result(self) -> Detections:
+        """Wait for the frame's detections and return them (call once)."""
+        ...
+
+
+@runtime_checkable
+class StreamingDetector(Detector, Protocol):
+    """A detector that works on up to ``max_in_flight`` frames at once (e.g. on several inference streams)."""
+
+    max_in_flight: int
+
+    def start(self, image_bgr: np.ndarray) -> PendingDetections:
+        """Start detecting people in image_bgr (H, W, 3) uint8. Take results in the order frames were started,
+        with at most ``max_in_flight`` pending."""
         ...
 
 

@@ -96,6 +96,7 @@ def main() -> int:
         "YOLO.predict()": lambda: detector.predict_reference(image),
         "backend forward": lambda: detector.backend_forward(blob),
     }
+    detector.backend_forward(blob)  # the backend now holds the compiled model for the blob's size
     compiled = getattr(getattr(backend, "backend", None), "ov_compiled_model", None)
     if compiled is not None:
         raw = blob.numpy()

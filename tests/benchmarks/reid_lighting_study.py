@@ -20,6 +20,7 @@ re-normalise); for the MSMT17 and the Market-1501 weights.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
 import time
@@ -121,7 +122,12 @@ def main() -> int:
     parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "openvino", "torch"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache-dir", default=None, help="Re-ID export cache (default: a temporary folder)")
+    parser.add_argument("--input-size", action="append", default=None, metavar="HxW",
+                        help="network input size (repeatable; default 256x128, the size OSNet was trained at)")
+    parser.add_argument("--weights", choices=sorted(WEIGHTS), action="append", default=None,
+                        help="only these weights (repeatable; default all)")
     args = parser.parse_args()
+    sizes = [tuple(int(v) for v in s.lower().split("x")) for s in (args.input_size or ["256x128"])]
 
     two_cam = args.shared / "data" / "pets-s2l1-dev" / "two-cam"
     clahe = Clahe(ClaheConfig(clip_limit=2.0, tile_grid_size=8))
@@ -130,9 +136,12 @@ def main() -> int:
           f"CLAHE clip 2.0 tiles 8\n")
     rows = []
     started = time.perf_counter()
-    for wname, wfile in WEIGHTS.items():
+    for (wname, wfile), (height, width) in itertools.product(
+            [(k, v) for k, v in WEIGHTS.items() if args.weights is None or k in args.weights], sizes):
+        if len(sizes) > 1:
+            wname = f"{wname} {height}x{width}"
         cfg = ReidConfig(weights=str(args.shared / "models" / wfile), backend=args.backend, cache_dir=cache_dir,
-                         num_threads=args.threads)
+                         num_threads=args.threads, input_height=height, input_width=width)
         plain = build_reid_embedder(cfg)
         per_crop = build_reid_embedder(cfg, crop_transform=clahe.apply)
         for mode in CROP_MODES:
