@@ -235,11 +235,23 @@ def test_streams_detect_several_frames_at_once_with_the_same_boxes(
         assert len(want) > 0
         np.testing.assert_array_equal(have.xyxy, want.xyxy)
         np.testing.assert_array_equal(have.confidence, want.confidence)
-    request = det._ir_inputs.next_stream_request(*det.input_hw)
+    request = det._ir_inputs.take_stream_request(*det.input_hw)
     compiled = request.get_compiled_model()
+    det._ir_inputs.give_back(request, *det.input_hw)
     assert int(compiled.get_property("NUM_STREAMS")) == 2
     assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 2
     assert not bool(compiled.get_property("ENABLE_CPU_PINNING"))
+
+
+def test_starting_more_frames_than_the_streams_hold_is_a_clear_error(
+        detector_weights: Path, frames_and_gt: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    det = UltralyticsDetector(DetectorConfig(weights=str(detector_weights), streams=2, num_threads=2))
+    image = frames_and_gt[0][0]
+    pending = [det.start(image) for _ in range(det.max_in_flight)]
+    with pytest.raises(RuntimeError, match="already pending.*take a result"):
+        det.start(image)
+    assert all(len(p.result()) > 0 for p in pending)
+    assert len(det.start(image).result()) > 0  # results taken: its requests are free again
 
 
 def test_one_stream_detects_in_start(detector_weights: Path,

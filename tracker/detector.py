@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,8 +202,12 @@ class UltralyticsDetector:
         if self.max_in_flight <= 1 or self._ir_inputs is None:
             return _Finished(self.detect(image_bgr))
         blob, gain_xy, pad_xy = letterbox_blob(image_bgr, self.info.imgsz, self._stride, auto=self._auto_shape)
-        request = self._ir_inputs.next_stream_request(blob.shape[2], blob.shape[3])
-        request.start_async({0: blob})
+        request = self._ir_inputs.take_stream_request(blob.shape[2], blob.shape[3])
+        try:
+            request.start_async({0: blob})
+        except Exception:
+            self._ir_inputs.give_back(request, blob.shape[2], blob.shape[3])
+            raise
         return _PendingOpenVino(self, request, blob, gain_xy, pad_xy, image_bgr.shape[:2])
 
     def _postprocess(self, preds: Any, gain_xy: tuple[float, float], pad_xy: tuple[int, int],
@@ -283,7 +288,7 @@ class _OpenVinoInputs:
         self._compiled: dict[tuple[int, int], Any] = {export_hw: ov_backend.ov_compiled_model}
         self._current = export_hw
         # for ``start``: per input size, the infer requests of a copy compiled with several streams, and the next one
-        self._streaming: dict[tuple[int, int], tuple[list[Any], list[int]]] = {}
+        self._streaming: dict[tuple[int, int], deque[Any]] = {}  # idle requests per input size
         on_cpu = getattr(ov_backend.compile_model, "keywords", {}).get("device_name") == "CPU"
         self.streams = streams if on_cpu else 1  # for ``start``; other devices keep Ultralytics' own settings
 
@@ -339,24 +344,35 @@ class _OpenVinoInputs:
             reshape_yolo_ir(model, self._export_hw, hw)
         return model
 
-    def next_stream_request(self, height: int, width: int) -> Any:
+    def take_stream_request(self, height: int, width: int) -> Any:
         """An idle infer request of the ``streams``-stream model for (1, 3, height, width) input (compiled on first
-        use). There are streams + 1 requests, handed out in turn: with at most that many frames pending (results
-        taken in order) the next one is free."""
+        use); give it back with ``give_back`` once its result is read. There are streams + 1 requests per size.
+
+        Raises:
+            RuntimeError: all of them are pending (more frames started than ``max_in_flight`` without taking
+                results, e.g. two pipelines sharing one detector).
+        """
         hw = (height, width)
-        entry = self._streaming.get(hw)
-        if entry is None:
+        idle = self._streaming.get(hw)
+        if idle is None:
             compiled = self._compile(self._model_for(hw), self.streams)
-            entry = ([compiled.create_infer_request() for _ in range(self.streams + 1)], [0])
-            if len(self._streaming) >= _MAX_INPUT_SIZES:
+            idle = deque(compiled.create_infer_request() for _ in range(self.streams + 1))
+            if len(self._streaming) >= _MAX_INPUT_SIZES:  # pending requests of a dropped size stay valid
                 del self._streaming[next(iter(self._streaming))]
-            self._streaming[hw] = entry
+            self._streaming[hw] = idle
             logger.info("detector: %s compiled for input %dx%d (h x w) with %d streams", self._xml.name, height,
                         width, self.streams)
-        requests, turn = entry
-        request = requests[turn[0] % len(requests)]
-        turn[0] += 1
-        return request
+        if not idle:
+            raise RuntimeError(f"detector: {self.streams + 1} frames are already pending on its OpenVINO streams; "
+                               f"take a result (UltralyticsDetector.start(...).result()) before starting another, "
+                               f"and give each camera pipeline its own detector")
+        return idle.popleft()
+
+    def give_back(self, request: Any, height: int, width: int) -> None:
+        """Return a request of ``take_stream_request(height, width)`` whose result has been read."""
+        idle = self._streaming.get((height, width))
+        if idle is not None:  # else that size was dropped meanwhile, and the request with it
+            idle.append(request)
 
     def use(self, height: int, width: int) -> None:
         """Make the backend run on (1, 3, height, width) input, compiling that size on first use."""
@@ -408,15 +424,21 @@ class _PendingOpenVino:
         self._detector = detector
         self._request = request
         self._blob = blob  # the request reads it until it is done
+        self._input_hw = (int(blob.shape[2]), int(blob.shape[3]))
         self._geometry = (gain_xy, pad_xy, image_hw)
 
     def result(self) -> Detections:
         import torch
 
-        self._request.wait()
-        outputs = [torch.from_numpy(np.array(self._request.get_output_tensor(i).data, dtype=np.float32, copy=True))
-                   for i in range(len(self._request.model_outputs))]
-        self._blob = None
+        request = self._request
+        try:
+            request.wait()
+            outputs = [torch.from_numpy(np.array(request.get_output_tensor(i).data, dtype=np.float32, copy=True))
+                       for i in range(len(request.model_outputs))]
+        finally:
+            self._blob = None
+            assert self._detector._ir_inputs is not None
+            self._detector._ir_inputs.give_back(request, *self._input_hw)
         preds = outputs[0] if len(outputs) == 1 else outputs  # as Ultralytics' AutoBackend hands them to NMS
         return self._detector._postprocess(preds, *self._geometry)
 
