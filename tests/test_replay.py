@@ -38,6 +38,22 @@ def test_replay_short_clip_end_to_end(tmp_path, dev_dir, model_overrides, capsys
     assert "replayed 30 frames" in capsys.readouterr().out
 
 
+def test_replay_on_detector_streams_gives_the_same_tracks(tmp_path, dev_dir, model_overrides):
+    """Two cameras replayed with 2 detector streams (frames of both cameras and the next round detecting at once)
+    write exactly what one stream, frame by frame, writes."""
+    clips = {cam: make_clip(dev_dir, tmp_path / f"{cam}.mp4", 25, camera=f"two-cam/{cam}") for cam in ("cam1", "cam2")}
+    cameras = sum((["--camera", f"{cam}={clip}"] for cam, clip in clips.items()), [])
+    sets = sum((["--set", s] for s in model_overrides), [])
+    outputs = {}
+    for streams in (1, 2):
+        out = tmp_path / f"streams{streams}"
+        assert main(["replay", *cameras, "--out", str(out), "--no-hub", "--no-progress", *sets,
+                     "--set", f"detector.streams={streams}", "--set", "detector.num_threads=2"]) == 0
+        outputs[streams] = {cam: (out / f"{cam}.txt").read_text() for cam in clips}
+    assert all(len(text.splitlines()) > 20 for text in outputs[1].values()), "people are tracked in both cameras"
+    assert outputs[2] == outputs[1]
+
+
 def test_replay_bad_inputs_give_clear_errors(tmp_path, model_overrides, capsys):
     sets = sum((["--set", s] for s in model_overrides), [])
     rc = main(["replay", "--camera", f"cam1={tmp_path / 'nope.mp4'}", "--out", str(tmp_path / "o"), "--no-hub",

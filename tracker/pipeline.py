@@ -26,7 +26,7 @@ from tracker.protocols import Detector, Embedder, PendingDetections, StreamingDe
 from tracker.track import BoxRecord
 from tracker.tracklet import TrackletUpdate
 
-__all__ = ["CameraPipeline", "DetectedFrame", "FrameResult", "STAGES", "reid_refresh_frames"]
+__all__ = ["CameraPipeline", "DetectedFrame", "DetectingFrame", "FrameResult", "STAGES", "reid_refresh_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class CameraPipeline:
         self._pending: _Tracking | None = None
         streaming = isinstance(detector, StreamingDetector)
         self._max_in_flight = max(1, int(detector.max_in_flight)) if streaming else 1
-        self._detecting: deque[_Detecting] = deque()  # frames started on the detector, oldest first
+        self._detecting: deque[DetectingFrame] = deque()  # frames started on the detector, oldest first
 
     def process(self, frame: Frame) -> FrameResult:
         """Both stages of one frame, on the calling thread."""
@@ -106,10 +106,10 @@ class CameraPipeline:
         returned at the next detected frame. Call ``flush`` for the last frame (and when no frame will come for a
         while).
         """
-        self._detecting.append(self._start_detect(frame))
+        self._detecting.append(self.start_detect(frame))
         done: list[tuple[Frame, FrameResult]] = []
         while len(self._detecting) >= self._max_in_flight:
-            done += self._advance(self._finish_detect(self._detecting.popleft()))
+            done += self._advance(self.finish_detect(self._detecting.popleft()))
         return done
 
     def flush(self) -> list[tuple[Frame, FrameResult]]:
@@ -117,7 +117,7 @@ class CameraPipeline:
         in order."""
         done: list[tuple[Frame, FrameResult]] = []
         while self._detecting:
-            done += self._advance(self._finish_detect(self._detecting.popleft()))
+            done += self._advance(self.finish_detect(self._detecting.popleft()))
         return done + self._finish_pending()
 
     def _advance(self, detected: DetectedFrame) -> list[tuple[Frame, FrameResult]]:
@@ -160,19 +160,21 @@ class CameraPipeline:
         t2 = time.perf_counter()
         return DetectedFrame(frame, reid_input, dets, {"clahe": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3})
 
-    def _start_detect(self, frame: Frame) -> "_Detecting":
-        """Stage 1 begun: CLAHE check, and the frame handed to the detector (detected here with one stream)."""
+    def start_detect(self, frame: Frame) -> "DetectingFrame":
+        """Stage 1 begun: CLAHE check, and the frame handed to the detector (detected here with one stream). Pass
+        the result to ``finish_detect``, then ``track``; with a ``StreamingDetector`` shared by several pipelines,
+        keep at most its ``max_in_flight`` frames started in all."""
         if self._max_in_flight <= 1:
-            return _Detecting(self.detect(frame), None, 0.0)
+            return DetectingFrame(self.detect(frame), None, 0.0)
         t0 = time.perf_counter()
         det_input, reid_input = self._equalise(frame.image)
         t1 = time.perf_counter()
         assert isinstance(self.detector, StreamingDetector)
         started = DetectedFrame(frame, reid_input, Detections.empty(), {"clahe": (t1 - t0) * 1e3})
-        return _Detecting(started, self.detector.start(det_input), t1)
+        return DetectingFrame(started, self.detector.start(det_input), t1)
 
     @staticmethod
-    def _finish_detect(detecting: "_Detecting") -> DetectedFrame:
+    def finish_detect(detecting: "DetectingFrame") -> DetectedFrame:
         """Stage 1 done: the frame's detections; "detect" is the time from start to result (two frames overlap)."""
         if detecting.pending is None:
             return detecting.detected
@@ -268,7 +270,7 @@ class CameraPipeline:
 
 
 @dataclass
-class _Detecting:
+class DetectingFrame:
     """A frame between the start and the result of its detection (``pending`` None: already detected)."""
 
     detected: DetectedFrame

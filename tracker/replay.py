@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -17,7 +18,7 @@ import numpy as np
 from streams.base import Frame, FrameSource
 from tracker.config import Config
 from tracker.mot_sink import MotSink
-from tracker.pipeline import STAGES, CameraPipeline, FrameResult
+from tracker.pipeline import STAGES, CameraPipeline, DetectingFrame, FrameResult
 
 __all__ = ["CameraSpec", "ReplaySummary", "run_replay", "parse_camera_spec", "build_models"]
 
@@ -122,6 +123,43 @@ def run_replay(cfg: Config, cameras: list[CameraSpec], out_dir: Path, *, use_hub
             s.close()
 
 
+def _rounds(active: dict[str, Iterator[tuple[Frame, float]]]) -> Iterator[tuple[str, Frame, float, bool]]:
+    """Frames in replay order: one of every camera whose source has not ended, camera by camera, round after
+    round; (camera, frame, decode ms, last of its round)."""
+    while active:
+        batch: list[tuple[str, Frame, float]] = []
+        for name in list(active):
+            try:
+                frame, decode_ms = next(active[name])
+            except StopIteration:
+                del active[name]
+                continue
+            batch.append((name, frame, decode_ms))
+        for i, (name, frame, decode_ms) in enumerate(batch):
+            yield name, frame, decode_ms, i == len(batch) - 1
+
+
+def _processed(pipelines: dict[str, CameraPipeline], frames: Iterator[tuple[str, Frame, float, bool]],
+               in_flight: int) -> Iterator[tuple[str, Frame, float, bool, FrameResult]]:
+    """Each frame through its camera's pipeline, in order; up to ``in_flight`` frames (of any camera) are on the
+    shared detector at once, so a streaming detector keeps its streams busy. Results equal one-by-one processing:
+    detection does not depend on tracking, and each camera is tracked in frame order."""
+    started: deque[tuple[str, Frame, float, bool, DetectingFrame]] = deque()
+    for name, frame, decode_ms, last in frames:
+        started.append((name, frame, decode_ms, last, pipelines[name].start_detect(frame)))
+        if len(started) >= in_flight:
+            yield _finish(pipelines, started.popleft())
+    while started:
+        yield _finish(pipelines, started.popleft())
+
+
+def _finish(pipelines: dict[str, CameraPipeline],
+            item: tuple[str, Frame, float, bool, DetectingFrame]) -> tuple[str, Frame, float, bool, FrameResult]:
+    name, frame, decode_ms, last, detecting = item
+    pipe = pipelines[name]
+    return name, frame, decode_ms, last, pipe.track(pipe.finish_detect(detecting))
+
+
 def _replay_loop(cfg: Config, sources: dict[str, FrameSource], out_dir: Path, detector: object,
                  embedder: object | None, clahe: object | None, hub: object | None, save_video: bool,
                  progress: bool, on_frame: Callable[[str, Frame, FrameResult], None] | None,
@@ -145,40 +183,34 @@ def _replay_loop(cfg: Config, sources: dict[str, FrameSource], out_dir: Path, de
 
         bar = tqdm(total=total, unit="frame", desc="replay", dynamic_ncols=True)
     track_ids: dict[str, set[int]] = {n: set() for n in sources}
+    # frames on a streaming detector at once, across cameras and rounds (same results as one by one)
+    in_flight = max(1, int(getattr(detector, "max_in_flight", 1)))
     t_start = time.perf_counter()
     ok = False
     try:
-        active = dict(iters)
-        while active:
-            for name in list(active):
-                try:
-                    frame, decode_ms = next(active[name])
-                except StopIteration:
-                    del active[name]
-                    continue
-                result = pipelines[name].process(frame)
-                summary.stage_ms["decode"].append(decode_ms)
-                for stage, ms in result.timings_ms.items():
-                    summary.stage_ms.setdefault(stage, []).append(ms)
-                sink = sinks[name]
-                if cfg.output.backfill_tentative:
-                    for tid, rec in result.backfill:
-                        sink.add(rec.frame_index, tid, rec.xyxy, rec.confidence)
-                for u in result.updates:
-                    sink.add(u.frame_index, u.local_id, u.xyxy, u.confidence)
-                    track_ids[name].add(u.local_id)
-                sink.advance(frame.index)
-                summary.frames[name] += 1
-                if hub is not None:
-                    hub.publish(name, result.updates, frame.image, frame.index,  # type: ignore[attr-defined]
-                                frame.timestamp_s)
-                if save_video:
-                    _draw(videos, out_dir, name, frame, result, hub, pipelines[name].tracker.fps)
-                if on_frame is not None:
-                    on_frame(name, frame, result)
-                if bar is not None:
-                    bar.update(1)
+        for name, frame, decode_ms, end_of_round, result in _processed(pipelines, _rounds(dict(iters)), in_flight):
+            summary.stage_ms["decode"].append(decode_ms)
+            for stage, ms in result.timings_ms.items():
+                summary.stage_ms.setdefault(stage, []).append(ms)
+            sink = sinks[name]
+            if cfg.output.backfill_tentative:
+                for tid, rec in result.backfill:
+                    sink.add(rec.frame_index, tid, rec.xyxy, rec.confidence)
+            for u in result.updates:
+                sink.add(u.frame_index, u.local_id, u.xyxy, u.confidence)
+                track_ids[name].add(u.local_id)
+            sink.advance(frame.index)
+            summary.frames[name] += 1
             if hub is not None:
+                hub.publish(name, result.updates, frame.image, frame.index,  # type: ignore[attr-defined]
+                            frame.timestamp_s)
+            if save_video:
+                _draw(videos, out_dir, name, frame, result, hub, pipelines[name].tracker.fps)
+            if on_frame is not None:
+                on_frame(name, frame, result)
+            if bar is not None:
+                bar.update(1)
+            if hub is not None and end_of_round:
                 hub.step()  # type: ignore[attr-defined]
         ok = True
     finally:
