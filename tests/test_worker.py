@@ -17,7 +17,7 @@ from tracker.config import ConfigError, load_config
 from tracker.heartbeat import HeartbeatKeys, HeartbeatRecord, decode_record, encode_record, read_heartbeats, \
     write_heartbeat
 from tracker.outbox import Outbox, parse_stream_id
-from tracker.worker import EXIT_FATAL, EXIT_OK, expand_env, run_worker
+from tracker.worker import EXIT_FATAL, EXIT_OK, _frames, expand_env, run_worker
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -53,6 +53,31 @@ def test_expand_env_substitutes_and_names_missing_variables() -> None:
     with pytest.raises(ConfigError) as err:
         expand_env("rtsp://view:${NOPE}@${HOST}/s1", env)
     assert "NOPE" in str(err.value) and "s3cret" not in str(err.value)
+
+
+class _SlotSource:
+    """A live source's read(timeout_s) contract over a list: each entry is a frame or None (nothing came)."""
+
+    def __init__(self, items: list[object]) -> None:
+        self.items = items
+        self.timeouts: list[float] = []
+
+    def read(self, timeout_s: float) -> object:
+        self.timeouts.append(timeout_s)
+        return self.items.pop(0) if self.items else None
+
+
+def test_live_loop_finishes_frames_in_flight_when_the_camera_has_nothing_ready() -> None:
+    """With frames in the pipeline, the loop does not wait for the camera's next frame: a read that finds nothing
+    ready yields None at once (not idle), so the worker finishes them; with none in flight it waits a poll."""
+    import threading
+
+    source = _SlotSource(["f1", None, "f2", None, None])
+    in_flight = iter([False, True, False, True, False])
+    frames = _frames(source, threading.Event(), 0.5, lambda: next(in_flight))
+    got = [(frame, idle) for frame, _, idle in (next(frames) for _ in range(5))]
+    assert got == [("f1", False), (None, False), ("f2", False), (None, False), (None, True)]
+    assert source.timeouts == [0.5, 0.0, 0.5, 0.0, 0.5]
 
 
 def test_outbox_buffers_while_redis_is_down_and_flushes_in_order(server: RedisServer) -> None:

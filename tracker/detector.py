@@ -287,8 +287,8 @@ class _OpenVinoInputs:
         ov_backend.ov_compiled_model = self._compile(self._read())  # the export size too: unpinned, thread count
         self._compiled: dict[tuple[int, int], Any] = {export_hw: ov_backend.ov_compiled_model}
         self._current = export_hw
-        # for ``start``: per input size, the infer requests of a copy compiled with several streams, and the next one
-        self._streaming: dict[tuple[int, int], deque[Any]] = {}  # idle requests per input size
+        # for ``start``: per input size, the idle infer requests of a copy compiled with several streams
+        self._streaming: dict[tuple[int, int], deque[Any]] = {}
         on_cpu = getattr(ov_backend.compile_model, "keywords", {}).get("device_name") == "CPU"
         self.streams = streams if on_cpu else 1  # for ``start``; other devices keep Ultralytics' own settings
 

@@ -100,8 +100,8 @@ class CameraPipeline:
     def submit(self, frame: Frame) -> list[tuple[Frame, FrameResult]]:
         """Process ``frame``; returns the frames finished by now with their results, in order.
 
-        With a one-stream detector and no ``pipeline.overlap`` that is this frame. A detector with N streams keeps
-        up to N frames detecting; the oldest is taken when all are busy. With ``pipeline.overlap`` a detected
+        With a one-stream detector and no ``pipeline.overlap`` that is this frame. A ``StreamingDetector`` keeps up
+        to its ``max_in_flight`` frames detecting; the oldest is taken when that many are started. With ``pipeline.overlap`` a detected
         frame's Re-ID runs in a worker thread while the next frame is detected; the frame is associated (here) and
         returned at the next detected frame. Call ``flush`` for the last frame (and when no frame will come for a
         while).
@@ -120,6 +120,10 @@ class CameraPipeline:
             done += self._advance(self.finish_detect(self._detecting.popleft()))
         return done + self._finish_pending()
 
+    def has_frames_in_flight(self) -> bool:
+        """Frames submitted but not yet returned (detecting, or waiting for their Re-ID)."""
+        return bool(self._detecting) or self._pending is not None
+
     def _advance(self, detected: DetectedFrame) -> list[tuple[Frame, FrameResult]]:
         """Take a detected frame into the tracking stage; returns the frames that finished it."""
         if not self._overlap or self.embedder is None:
@@ -137,8 +141,10 @@ class CameraPipeline:
     def close(self) -> None:
         """Drop the frames in flight (waiting for their detections or Re-ID) and stop the Re-ID thread."""
         while self._detecting:
+            dropped = self._detecting.popleft().pending
             try:
-                self._detecting.popleft().pending.result()
+                if dropped is not None:
+                    dropped.result()
             except Exception as exc:  # noqa: BLE001 - closing: the frame is dropped anyway
                 log.debug("camera %s: detection of a dropped frame failed: %s", self.camera_id, exc)
         pending, self._pending = self._pending, None
@@ -175,7 +181,8 @@ class CameraPipeline:
 
     @staticmethod
     def finish_detect(detecting: "DetectingFrame") -> DetectedFrame:
-        """Stage 1 done: the frame's detections; "detect" is the time from start to result (two frames overlap)."""
+        """Stage 1 done: the frame's detections; "detect" is the time from start to result (other frames are on the
+        detector meanwhile)."""
         if detecting.pending is None:
             return detecting.detected
         started = detecting.detected

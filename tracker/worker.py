@@ -224,13 +224,22 @@ class _StartupBeats:
         self._thread.join()
 
 
-def _frames(source: Any, stop: threading.Event, poll_s: float) -> Iterator[tuple[Frame | None, float]]:
-    """(frame or None when a live source had nothing within ``poll_s``, seconds spent getting it)."""
+def _frames(source: Any, stop: threading.Event, poll_s: float,
+            in_flight: Callable[[], bool]) -> Iterator[tuple[Frame | None, float, bool]]:
+    """(frame or None, seconds spent getting it, idle). A live source gives None when it had nothing within
+    ``poll_s`` (idle), or at once when nothing is ready while ``in_flight()`` says frames are still in the pipeline
+    (not idle), so they are finished now instead of when the camera's next frame comes."""
     if hasattr(source, "read"):  # live: poll, so the loop can beat and stop while the camera is down
         while not stop.is_set():
             t0 = time.perf_counter()
-            frame = source.read(poll_s)
-            yield frame, time.perf_counter() - t0
+            if in_flight():
+                frame = source.read(0.0)
+                if frame is None:
+                    yield None, time.perf_counter() - t0, False
+                    continue
+            else:
+                frame = source.read(poll_s)
+            yield frame, time.perf_counter() - t0, frame is None
         return
     it = iter(source)
     while not stop.is_set():
@@ -239,7 +248,7 @@ def _frames(source: Any, stop: threading.Event, poll_s: float) -> Iterator[tuple
             frame = next(it)
         except StopIteration:
             return
-        yield frame, time.perf_counter() - t0
+        yield frame, time.perf_counter() - t0, False
 
 
 def run_worker(cfg: Config, camera: str, source_spec: str, *, redis_url: str | None = None, fps: float = 0.0,
@@ -342,13 +351,13 @@ def _loop(cfg: Config, camera: str, source: Any, pipeline: Any, publisher: Any, 
             metrics.active_tracks.labels(camera=camera).set(active)
 
     try:
-        for frame, got_s in _frames(source, stop, poll_s):
+        for frame, got_s, idle in _frames(source, stop, poll_s, pipeline.has_frames_in_flight):
             if frame is not None:
                 stage.labels(camera=camera, stage="decode").observe(got_s)
-                emit(pipeline.submit(frame))  # with pipeline.overlap: the previous frame
+                emit(pipeline.submit(frame))  # frames submitted earlier, finished by now
             else:
-                emit(pipeline.flush())  # nothing new from the camera: finish the frame in flight
-            if frame is None or beat.due():
+                emit(pipeline.flush())  # nothing new from the camera: finish the frames in flight
+            if idle or beat.due():
                 _report(camera, source, outbox, beat, metrics, readiness, processed, active)
         emit(pipeline.flush())
     finally:
