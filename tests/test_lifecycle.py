@@ -83,7 +83,8 @@ def test_appearance_keeps_identities_through_a_crossing():
 
 
 def test_different_appearance_is_not_matched_on_motion_alone():
-    """Someone else stepping into a person's predicted box does not take over the track, in any pass."""
+    """Someone else stepping into a person's predicted box does not take over the track, in any pass (when the
+    caller does not mark the continuation unambiguous)."""
     cfg = TrackerConfig(n_init_frames=1, max_cosine_distance=0.3)
     trk = MultiObjectTracker(cfg, fps=10)
     trk.update(_dets([_walker(1)], feats=[_unit([1, 0, 0])]), 1)
@@ -91,6 +92,33 @@ def test_different_appearance_is_not_matched_on_motion_alone():
     step = trk.update(_dets([_walker(3)], feats=[_unit([0, 0, 1])]), 3)
     assert all(o.track_id != 1 for o in step.outputs)
     assert trk.tracks[0].track_id == 1 and trk.tracks[0].time_since_update == 1
+
+
+def test_unambiguous_continuation_is_matched_on_motion_whatever_its_embedding():
+    """A lone walker's refresh embedding that comes out unlike the track (noise, a dark camera) updates the track
+    but cannot split it: the detection continues the one track near it (tracker.trust_unambiguous_motion)."""
+    cfg = TrackerConfig(n_init_frames=1, max_cosine_distance=0.3)
+    trk = MultiObjectTracker(cfg, fps=10)
+    trk.update(_dets([_walker(1)], feats=[_unit([1, 0, 0])]), 1)
+    trk.update(_dets([_walker(2)], feats=[_unit([1, 0, 0])]), 2)
+    trk.predict()
+    noisy = _dets([_walker(3)], feats=[_unit([0, 0, 1])])
+    unambiguous = trk.unambiguous_tracks(noisy, easy_iou=0.5, near_iou=0.1)
+    assert unambiguous.tolist() == [0]
+    step = trk.update(noisy, 3, unambiguous=unambiguous)
+    assert [o.track_id for o in step.outputs] == [1] and len(trk.tracks) == 1
+    assert trk.tracks[0].feature[2] > 0, "the embedding still updates the track's appearance"
+
+
+def test_unambiguous_means_one_track_one_detection_nobody_near():
+    cfg = TrackerConfig(n_init_frames=1)
+    trk = MultiObjectTracker(cfg, fps=10)
+    trk.update(_dets([_walker(1), [600, 100, 640, 200]]), 1)
+    trk.predict()
+    lone = _dets([_walker(2), [602, 100, 642, 200], [900, 100, 940, 200]])
+    assert trk.unambiguous_tracks(lone, easy_iou=0.5, near_iou=0.1).tolist() == [0, 1, -1]
+    crowd = _dets([_walker(2), np.array(_walker(2)) + [30, 0, 30, 0]])
+    assert trk.unambiguous_tracks(crowd, easy_iou=0.5, near_iou=0.1).tolist() == [-1, -1]
 
 
 def test_iou_pass_without_appearance_gate_is_deepsort_behaviour():

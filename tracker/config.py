@@ -162,6 +162,15 @@ class TrackerConfig:
     iou_max_missed_frames: int = _f(2, "Confirmed tracks missed for at most this many frames may still take a "
                                     "detection on IoU alone (passes 3 and 4; 1 = DeepSORT/ByteTrack).",
                                     lo=0, hi=1000)
+    trust_unambiguous_motion: bool = _f(False, "Match a detection that continues a track unambiguously (the one "
+                                        "confirmed track seen in the previous frame overlaps it by "
+                                        "reid.easy_match_iou or more, nobody else within reid.near_iou) on motion: "
+                                        "its embedding, when one is taken to refresh the track's appearance, "
+                                        "updates the track but cannot veto the match (as in BoT-SORT, where "
+                                        "appearance only ever lowers a cost). Helps a dark, noisy camera whose "
+                                        "refresh embeddings split lone walkers (two-cam cam2: 17 id switches "
+                                        "instead of 39); off by default because it measured slightly worse on "
+                                        "the clean dev camera and end to end through the hub (README, Accuracy).")
     iou_pass_appearance_gate: bool = _f(True, "The IoU-only passes also refuse pairs whose appearance is "
                                         "farther than max_cosine_distance (when both have features).")
     matching_cascade: bool = _f(False, "DeepSORT's matching cascade (most recently seen tracks first) instead "

@@ -110,36 +110,52 @@ class MultiObjectTracker:
         self._geometry = None
         self._predicted = True
 
-    def embedding_needed(self, detections: Detections, refresh_frames: int, easy_iou: float,
-                         near_iou: float = 0.0) -> np.ndarray:
-        """(N,) bool: which detections need an appearance feature this frame (call after ``predict``).
+    def unambiguous_tracks(self, detections: Detections, easy_iou: float, near_iou: float) -> np.ndarray:
+        """(N,) int: for each detection, the index in ``self.tracks`` of the track it continues unambiguously, or -1
+        (call after ``predict``).
 
-        A detection can skip Re-ID when its association is unambiguous: it overlaps exactly one confirmed track
-        seen in the previous frame by at least ``easy_iou``, no other detection or track comes near (IoU > near_iou)
-        either of them, and that track got a feature within the last ``refresh_frames`` frames. Every other
-        detection (new people, lost tracks coming back, crowds, crossings) is embedded.
+        Unambiguous: the detection overlaps exactly one confirmed track seen in the previous frame, by at least
+        ``easy_iou``, and no other detection or track comes near (IoU > near_iou) either of them.
         """
         n = len(detections)
-        need = np.ones(n, dtype=bool)
-        if n == 0 or not self.tracks or refresh_frames <= 0:
-            return need
+        out = np.full(n, -1, dtype=np.intp)
+        if n == 0 or not self.tracks:
+            return out
         live = np.array([t.is_confirmed and t.time_since_update == 1 for t in self.tracks])
         if not live.any():
-            return need
+            return out
         track_iou, det_overlap = self._frame_geometry(detections.xyxy)
         iou = track_iou[live]  # (L, N)
         other_iou = track_iou[~live].max(axis=0) if not live.all() else np.zeros(n)
         touching = iou > near_iou
         k = touching.argmax(axis=0)  # (N,) the one live track touching each detection (where there is one)
-        fresh = np.array([t.frames_since_feature < refresh_frames for t in self.tracks])[live]
         easy = ((touching.sum(axis=0) == 1) & (det_overlap <= near_iou) & (other_iou <= near_iou)
-                & (iou[k, np.arange(n)] >= easy_iou) & (touching.sum(axis=1)[k] == 1) & fresh[k])
-        need[easy] = False
+                & (iou[k, np.arange(n)] >= easy_iou) & (touching.sum(axis=1)[k] == 1))
+        out[easy] = np.flatnonzero(live)[k[easy]]
+        return out
+
+    def embedding_needed(self, detections: Detections, refresh_frames: int, easy_iou: float,
+                         near_iou: float = 0.0, unambiguous: np.ndarray | None = None) -> np.ndarray:
+        """(N,) bool: which detections need an appearance feature this frame (call after ``predict``).
+
+        A detection can skip Re-ID when it continues a track unambiguously (``unambiguous_tracks``, passed in
+        ``unambiguous`` when already computed) and that track got a feature within the last ``refresh_frames``
+        frames. Every other detection (new people, lost tracks coming back, crowds, crossings) is embedded.
+        """
+        n = len(detections)
+        need = np.ones(n, dtype=bool)
+        if n == 0 or not self.tracks or refresh_frames <= 0:
+            return need
+        cont = self.unambiguous_tracks(detections, easy_iou, near_iou) if unambiguous is None else unambiguous
+        fresh = np.array([t.frames_since_feature < refresh_frames for t in self.tracks])
+        need[(cont >= 0) & fresh[np.maximum(cont, 0)]] = False
         return need
 
     # ------------------------------------------------------------------------------------------------------
-    def update(self, detections: Detections, frame_index: int) -> TrackerStep:
-        """Advance one frame. detections: this frame's (N) detections (embeddings optional)."""
+    def update(self, detections: Detections, frame_index: int, unambiguous: np.ndarray | None = None) -> TrackerStep:
+        """Advance one frame. detections: this frame's (N) detections (embeddings optional). unambiguous: (N,)
+        from ``unambiguous_tracks`` (this frame, after ``predict``): those continuations are matched on motion
+        alone, so a noisy embedding (one taken to refresh the track's appearance) cannot veto them."""
         cfg = self.cfg
         self.predict()
         self._predicted = False
@@ -152,6 +168,9 @@ class MultiObjectTracker:
         low = [d for d, c in enumerate(confidence) if c < cfg.high_score_threshold]
         # (T, N) cosine distances of every track's appearance to every detection's feature (NaN where missing)
         app = self._appearance_distances(feats) if feats is not None and high and self.tracks else None
+        if app is not None and unambiguous is not None:
+            trusted = np.flatnonzero(unambiguous >= 0)
+            app[unambiguous[trusted], trusted] = np.nan  # NaN: no appearance evidence, as when not embedded
 
         confirmed = [k for k, t in enumerate(self.tracks) if t.is_confirmed]
         tentative = [k for k, t in enumerate(self.tracks) if t.is_tentative]

@@ -201,7 +201,9 @@ class CameraPipeline:
         self.tracker.predict()
         t1 = time.perf_counter()
         dets = detected.detections
-        rows = self._embedding_rows(dets)
+        unambiguous = (self.tracker.unambiguous_tracks(dets, self.cfg.reid.easy_match_iou, self.cfg.reid.near_iou)
+                       if self.embedder is not None and len(dets) else None)
+        rows = self._embedding_rows(dets, unambiguous)
         t2 = time.perf_counter()
         features: Future[tuple[np.ndarray, float]] | tuple[np.ndarray, float] | None = None
         if len(rows):
@@ -210,7 +212,9 @@ class CameraPipeline:
                 features = executor.submit(self._timed_embed, detected.reid_input, boxes)
             else:
                 features = self._timed_embed(detected.reid_input, boxes)
-        return _Tracking(detected, rows, features, predict_ms=(t1 - t0) * 1e3, choose_ms=(t2 - t1) * 1e3)
+        trusted = unambiguous if self.cfg.tracker.trust_unambiguous_motion else None
+        return _Tracking(detected, rows, features, predict_ms=(t1 - t0) * 1e3, choose_ms=(t2 - t1) * 1e3,
+                         unambiguous=trusted)
 
     def _finish_tracking(self, tracking: "_Tracking") -> FrameResult:
         """Wait for the features, associate, and build the frame's result."""
@@ -225,7 +229,7 @@ class CameraPipeline:
                 emb[tracking.rows] = features
             dets = dets.with_embeddings(emb)
         t0 = time.perf_counter()
-        step = self.tracker.update(dets, frame.index)
+        step = self.tracker.update(dets, frame.index, unambiguous=tracking.unambiguous)
         t1 = time.perf_counter()
         timings = dict(detected.timings_ms)
         timings.update(reid=tracking.choose_ms + embed_ms, associate=tracking.predict_ms + (t1 - t0) * 1e3)
@@ -264,7 +268,7 @@ class CameraPipeline:
         equalised = self.clahe.apply(image)
         return (equalised if want_det else image), (equalised if want_reid else image)
 
-    def _embedding_rows(self, dets: Detections) -> np.ndarray:
+    def _embedding_rows(self, dets: Detections, unambiguous: np.ndarray | None) -> np.ndarray:
         """Indices of the detections to embed: those that take part in appearance matching (score >=
         high_score_threshold) and, with Re-ID on demand, whose association is not already clear."""
         if self.embedder is None or len(dets) == 0:
@@ -272,7 +276,7 @@ class CameraPipeline:
         want = dets.confidence >= self.cfg.tracker.high_score_threshold
         if self.reid_refresh_frames > 0:
             want &= self.tracker.embedding_needed(dets, self.reid_refresh_frames, self.cfg.reid.easy_match_iou,
-                                                  self.cfg.reid.near_iou)
+                                                  self.cfg.reid.near_iou, unambiguous)
         return np.flatnonzero(want)
 
 
@@ -294,3 +298,4 @@ class _Tracking:
     features: Future[tuple[np.ndarray, float]] | tuple[np.ndarray, float] | None  # ((K, D), ms)
     predict_ms: float
     choose_ms: float
+    unambiguous: np.ndarray | None = None  # (N,) tracks the detections continue unambiguously (-1: none)
