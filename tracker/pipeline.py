@@ -101,10 +101,10 @@ class CameraPipeline:
         """Process ``frame``; returns the frames finished by now with their results, in order.
 
         With a one-stream detector and no ``pipeline.overlap`` that is this frame. A ``StreamingDetector`` keeps up
-        to its ``max_in_flight`` frames detecting; the oldest is taken when that many are started. With ``pipeline.overlap`` a detected
-        frame's Re-ID runs in a worker thread while the next frame is detected; the frame is associated (here) and
-        returned at the next detected frame. Call ``flush`` for the last frame (and when no frame will come for a
-        while).
+        to its ``max_in_flight`` frames detecting; the oldest is taken when that many are started. With
+        ``pipeline.overlap`` a detected frame's Re-ID runs in a worker thread while the next frame is detected; the
+        frame is associated (here) and returned at the next detected frame. Call ``flush`` for the last frame (and
+        when no frame will come for a while).
         """
         self._detecting.append(self.start_detect(frame))
         done: list[tuple[Frame, FrameResult]] = []
