@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,6 +12,7 @@ import numpy as np
 
 from streams.base import Frame
 from tracker.config import Config
+from tracker.detections import Detections
 from tracker.protocols import Detector, PendingDetections, StreamingDetector
 
 __all__ = ["SingleCameraBench", "run_single_camera_bench", "percentiles_ms"]
@@ -79,9 +79,7 @@ def run_single_camera_bench(cfg: Config, video: str, max_frames: int = 0, warmup
         raise SourceError(f"{video}: no frames decoded")
     n = len(frames)
     block = block_frames if block_frames > 0 else n
-    for img in frames[:warmup_frames]:  # warm the detector up (first calls compile / allocate)
-        detector.detect(img)
-    _detect_all(detector, frames[:warmup_frames])  # its streams too
+    _detect_all(detector, frames[:warmup_frames])  # warm the detector up (first calls compile / allocate)
 
     publisher = _WorkerPublisher(cfg) if publish else None
     pipe = CameraPipeline(cfg, "bench", fps, detector, embedder, clahe)  # type: ignore[arg-type]
@@ -142,13 +140,14 @@ def _detect_all(detector: Detector, images: list[np.ndarray]) -> None:
         for img in images:
             detector.detect(img)
         return
-    in_flight: deque[PendingDetections] = deque()
-    for img in images:
-        in_flight.append(detector.start(img))
-        if len(in_flight) >= detector.max_in_flight:
-            in_flight.popleft().result()
-    while in_flight:
-        in_flight.popleft().result()
+    from tracker.pipeline import in_order
+
+    for _ in in_order(images, detector.start, _take_result, detector.max_in_flight):
+        pass
+
+
+def _take_result(_: np.ndarray, pending: PendingDetections) -> Detections:
+    return pending.result()
 
 
 class _WorkerPublisher:

@@ -14,6 +14,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
@@ -26,13 +27,32 @@ from tracker.protocols import Detector, Embedder, PendingDetections, StreamingDe
 from tracker.track import BoxRecord
 from tracker.tracklet import TrackletUpdate
 
-__all__ = ["CameraPipeline", "DetectedFrame", "DetectingFrame", "FrameResult", "STAGES", "reid_refresh_frames"]
+__all__ = ["CameraPipeline", "DetectedFrame", "DetectingFrame", "FrameResult", "STAGES", "in_order",
+           "reid_refresh_frames"]
 
 log = logging.getLogger(__name__)
 
 #: Stage names timed per frame (decode is timed by the caller that pulls frames from the source).
 STAGES = ("decode", "clahe", "detect", "reid", "associate")
 _FRAME_ROUNDING_EPS = 1e-9  # 1.5 s x 10 fps is 15 frames, not 14 through float error
+
+
+_Item = TypeVar("_Item")
+_Started = TypeVar("_Started")
+_Done = TypeVar("_Done")
+
+
+def in_order(items: Iterable[_Item], start: Callable[[_Item], _Started],
+             finish: Callable[[_Item, _Started], _Done], depth: int) -> Iterator[_Done]:
+    """``finish(item, start(item))`` for every item, in order, with up to ``depth`` items started and not yet
+    finished (e.g. a streaming detector's frames in flight: ``depth`` = its ``max_in_flight``)."""
+    started: deque[tuple[_Item, _Started]] = deque()
+    for item in items:
+        started.append((item, start(item)))
+        if len(started) >= depth:
+            yield finish(*started.popleft())
+    while started:
+        yield finish(*started.popleft())
 
 
 def reid_refresh_frames(refresh_s: float, fps: float) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -18,7 +17,7 @@ import numpy as np
 from streams.base import Frame, FrameSource
 from tracker.config import Config
 from tracker.mot_sink import MotSink
-from tracker.pipeline import STAGES, CameraPipeline, DetectingFrame, FrameResult
+from tracker.pipeline import STAGES, CameraPipeline, DetectingFrame, FrameResult, in_order
 
 __all__ = ["CameraSpec", "ReplaySummary", "run_replay", "parse_camera_spec", "build_models"]
 
@@ -144,20 +143,16 @@ def _processed(pipelines: dict[str, CameraPipeline], frames: Iterator[tuple[str,
     """Each frame through its camera's pipeline, in order; up to ``in_flight`` frames (of any camera) are on the
     shared detector at once, so a streaming detector keeps its streams busy. Results equal one-by-one processing:
     detection does not depend on tracking, and each camera is tracked in frame order."""
-    started: deque[tuple[str, Frame, float, bool, DetectingFrame]] = deque()
-    for name, frame, decode_ms, last in frames:
-        started.append((name, frame, decode_ms, last, pipelines[name].start_detect(frame)))
-        if len(started) >= in_flight:
-            yield _finish(pipelines, started.popleft())
-    while started:
-        yield _finish(pipelines, started.popleft())
 
+    def start(item: tuple[str, Frame, float, bool]) -> DetectingFrame:
+        return pipelines[item[0]].start_detect(item[1])
 
-def _finish(pipelines: dict[str, CameraPipeline],
-            item: tuple[str, Frame, float, bool, DetectingFrame]) -> tuple[str, Frame, float, bool, FrameResult]:
-    name, frame, decode_ms, last, detecting = item
-    pipe = pipelines[name]
-    return name, frame, decode_ms, last, pipe.track(pipe.finish_detect(detecting))
+    def finish(item: tuple[str, Frame, float, bool],
+               detecting: DetectingFrame) -> tuple[str, Frame, float, bool, FrameResult]:
+        pipe = pipelines[item[0]]
+        return (*item, pipe.track(pipe.finish_detect(detecting)))
+
+    return in_order(frames, start, finish, in_flight)
 
 
 def _replay_loop(cfg: Config, sources: dict[str, FrameSource], out_dir: Path, detector: object,
