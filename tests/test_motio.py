@@ -80,7 +80,9 @@ def test_round_trip_property(tmp_path_factory: pytest.TempPathFactory, rows: lis
 def test_read_real_ground_truth(pets_dir: Path) -> None:
     gt = read_mot(pets_dir / "two-cam" / "cam1" / "gt.txt")
     assert gt.shape == (992, MOT_NUM_COLUMNS)  # README: 992 boxes
-    assert len(np.unique(gt[:, 1])) == 8  # README: 8 identities
+    assert len(np.unique(gt[:, 1])) == 6  # one id per person: 6 people (a returning person keeps the id)
+    annotation = read_mot(pets_dir / "two-cam" / "cam1" / "gt_annotation.txt")
+    assert annotation.shape == gt.shape and len(np.unique(annotation[:, 1])) == 8  # the annotation's own ids
     assert gt[:, 0].min() >= 1 and gt[:, 0].max() <= 400
     assert (gt[:, 6] == 1).all() and (gt[:, 7:] == -1).all()
 

@@ -316,22 +316,24 @@ def evaluate_cameras(gt_by_camera: Mapping[str, Any], pred_by_camera: Mapping[st
     return EvaluationResult(cameras=per_camera, cross_camera=cross, camera_order=cameras)
 
 
-def list_gt_cameras(gt_dir: str | os.PathLike[str]) -> list[str]:
-    """Sorted names of the sub-folders of ``gt_dir`` that hold a ``gt.txt``."""
+def list_gt_cameras(gt_dir: str | os.PathLike[str], gt_file: str = GT_FILE) -> list[str]:
+    """Sorted names of the sub-folders of ``gt_dir`` that hold a ``gt_file`` (default ``gt.txt``)."""
     root = Path(gt_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"ground-truth folder {root} does not exist (expected <gt-dir>/<camera>/{GT_FILE})")
-    return sorted(p.name for p in root.iterdir() if (p / GT_FILE).is_file())
+        raise FileNotFoundError(f"ground-truth folder {root} does not exist (expected <gt-dir>/<camera>/{gt_file})")
+    return sorted(p.name for p in root.iterdir() if (p / gt_file).is_file())
 
 
 def evaluate_dirs(gt_dir: str | os.PathLike[str], pred_dir: str | os.PathLike[str],
-                  cameras: Sequence[str] | None = None) -> EvaluationResult:
+                  cameras: Sequence[str] | None = None, gt_file: str = GT_FILE) -> EvaluationResult:
     """Read ``<gt_dir>/<camera>/gt.txt`` and ``<pred_dir>/<camera>.txt`` for every camera and evaluate.
 
     Args:
         gt_dir: ground-truth setup folder (e.g. ``pets-s2l1-dev/two-cam``).
         pred_dir: folder of prediction files, one ``<camera>.txt`` per camera (an empty file scores 0).
         cameras: cameras to evaluate (None: every camera folder with a gt.txt). Always reported sorted.
+        gt_file: name of the ground-truth file in each camera folder (e.g. ``gt_annotation.txt``, the PETS
+            annotation's own ids, where a returning person gets a new id).
     Raises:
         FileNotFoundError: gt folder / a requested camera's gt.txt missing, or no cameras found.
         MissingPredictionError: prediction files missing; the message lists them all.
@@ -339,12 +341,12 @@ def evaluate_dirs(gt_dir: str | os.PathLike[str], pred_dir: str | os.PathLike[st
         EvaluationError: see :func:`evaluate_cameras`.
     """
     gt_root, pred_root = Path(gt_dir), Path(pred_dir)
-    available = list_gt_cameras(gt_root)
+    available = list_gt_cameras(gt_root, gt_file)
     if cameras is None:
         selected = available
         if not selected:
-            raise FileNotFoundError(f"no camera folders with a {GT_FILE} under {gt_root} "
-                                    f"(expected <gt-dir>/<camera>/{GT_FILE})")
+            raise FileNotFoundError(f"no camera folders with a {gt_file} under {gt_root} "
+                                    f"(expected <gt-dir>/<camera>/{gt_file})")
     else:
         selected = sorted(set(cameras))
         unknown = [c for c in selected if c not in available]
@@ -362,7 +364,7 @@ def evaluate_dirs(gt_dir: str | os.PathLike[str], pred_dir: str | os.PathLike[st
             + " (MOTChallenge rows frame,id,left,top,width,height,conf,-1,-1,-1; an empty file is allowed)")
     gt, pred, frames = {}, {}, {}
     for cam in selected:
-        gt[cam] = read_mot(gt_root / cam / GT_FILE)
+        gt[cam] = read_mot(gt_root / cam / gt_file)
         pred[cam] = read_mot(pred_root / f"{cam}{PRED_SUFFIX}")
         seqinfo_path = gt_root / cam / "seqinfo.ini"
         seq_length = read_seqinfo(seqinfo_path).get("seqLength") if seqinfo_path.is_file() else None

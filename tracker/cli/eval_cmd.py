@@ -62,6 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pred-dir", required=True, help="folder holding one <camera>.txt per camera")
     parser.add_argument("--cameras", default=None,
                         help="comma-separated cameras to evaluate (default: every <gt-dir>/<camera>/gt.txt)")
+    parser.add_argument("--gt-file", default="gt.txt",
+                        help="ground-truth file name in each camera folder (default gt.txt; e.g. gt_annotation.txt "
+                             "for the annotation's own ids, where a returning person gets a new id)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.set_defaults(func=run)
 
@@ -99,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             print("mctrack eval: error: --cameras is empty; give camera names like cam1,cam2", file=sys.stderr)
             return 2
     try:
-        result = evaluate_dirs(args.gt_dir, args.pred_dir, cameras)
+        result = evaluate_dirs(args.gt_dir, args.pred_dir, cameras, gt_file=args.gt_file)
     except (EvaluationError, MotFormatError) as exc:
         print(f"mctrack eval: error: {exc}", file=sys.stderr)
         return 2
