@@ -8,9 +8,9 @@ from pathlib import Path
 from streams.base import FrameSource, SourceError
 from streams.image_folder import ImageFolderSource
 from streams.live import LIVE_URL_SCHEMES, LiveSource
+from streams.redact import redact
+from streams.settings import SourceSettings
 from streams.video_file import VideoFileSource
-from tracker.config import SourceConfig
-from tracker.logs import redact
 
 __all__ = ["open_source"]
 
@@ -18,7 +18,7 @@ _WEBCAM_INDEX = re.compile(r"[0-9]+")
 _URL_SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://")
 
 
-def open_source(spec: str, camera_id: str, cfg: SourceConfig, fps: float = 0.0) -> FrameSource:
+def open_source(spec: str, camera_id: str, cfg: SourceSettings, fps: float = 0.0) -> FrameSource:
     """Open a camera's source.
 
     ``spec``: a digit string -> webcam index; ``rtsp://``, ``rtsps://``, ``http://``, ``https://`` -> live

@@ -14,9 +14,9 @@ import numpy as np
 
 from streams.base import Frame, SourceError
 from streams.pacing import PacedReader, playback
+from streams.settings import SourceSettings
 from streams.stats import SourceStats
 from streams.video_file import plausible_fps
-from tracker.config import SourceConfig
 
 __all__ = ["ImageFolderSource", "IMAGE_EXTENSIONS", "list_images", "read_seqinfo_fps"]
 
@@ -95,7 +95,7 @@ class ImageFolderSource:
         SourceError: the folder does not exist, holds no images, or none of them can be read.
     """
 
-    def __init__(self, folder: str | Path, camera_id: str, cfg: SourceConfig, fps: float = 0.0) -> None:
+    def __init__(self, folder: str | Path, camera_id: str, cfg: SourceSettings, fps: float = 0.0) -> None:
         self.camera_id = camera_id
         self._cfg = cfg
         self._log = logging.LoggerAdapter(logger, {"camera": camera_id})

@@ -9,7 +9,7 @@ Robustness model:
   a stalled reader that OpenCV does not release is abandoned to a fresh thread (it exits when its read returns);
 * an RTSP/HTTP server that is down at start is retried the same way; a malformed URL is fatal at once; a webcam
   that cannot be opened within ``open_timeout_s`` of the first start is fatal;
-* every log line and error shows the URL with its password redacted (:func:`tracker.logs.redact`).
+* every log line and error shows the URL with its password redacted (:func:`streams.redact.redact`).
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ import numpy as np
 from streams.backoff import backoff_delay_s
 from streams.base import Frame, SourceError
 from streams.latest_slot import LatestSlot
+from streams.redact import redact
+from streams.settings import SourceSettings
 from streams.stats import SourceStats
 from streams.video_file import plausible_fps
-from tracker.config import SourceConfig
-from tracker.logs import redact
 
 __all__ = ["LiveSource", "LIVE_URL_SCHEMES", "validate_stream_url", "ffmpeg_capture_options"]
 
@@ -110,7 +110,7 @@ class LiveSource:
         SourceError: a malformed URL (at once).
     """
 
-    def __init__(self, source: str | int, camera_id: str, cfg: SourceConfig, fps: float = 0.0,
+    def __init__(self, source: str | int, camera_id: str, cfg: SourceSettings, fps: float = 0.0,
                  rng: random.Random | None = None) -> None:
         self.camera_id = camera_id
         self._cfg = cfg

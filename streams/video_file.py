@@ -12,8 +12,8 @@ import numpy as np
 
 from streams.base import Frame, SourceError
 from streams.pacing import PacedReader, playback
+from streams.settings import SourceSettings
 from streams.stats import SourceStats
-from tracker.config import SourceConfig
 
 __all__ = ["VideoFileSource", "plausible_fps"]
 
@@ -42,7 +42,7 @@ class VideoFileSource:
         SourceError: the file does not exist, OpenCV cannot open it, or not even its first frame decodes.
     """
 
-    def __init__(self, path: str | Path, camera_id: str, cfg: SourceConfig, fps: float = 0.0) -> None:
+    def __init__(self, path: str | Path, camera_id: str, cfg: SourceSettings, fps: float = 0.0) -> None:
         self.camera_id = camera_id
         self._path = Path(path)
         self._cfg = cfg

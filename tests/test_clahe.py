@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import read_frames
 
-from tracker.clahe import Clahe, mean_luma, should_equalise_detector_input
-from tracker.config import ClaheConfig
+from tracker.config.schema import ClaheConfig
+from tracker.models.clahe import Clahe, mean_luma, should_equalise_detector_input
 
-DARK_GAMMA = 2.5  # the darkening used by tests/benchmarks/clahe_study.py (mean L ~55: CLAHE does not help)
+DARK_GAMMA = 2.5  # the darkening used by benchmarks/clahe_study.py (mean L ~55: CLAHE does not help)
 VERY_DARK_GAMMA = 4.0  # mean L ~30: CLAHE restores detector recall
 FRAMES = (1, 150, 300)
 

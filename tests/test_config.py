@@ -5,8 +5,14 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracker.config import Config, ConfigError, config_from_dict, config_to_dict, load_config
-from tracker.config_yaml import render_default_yaml
+from tracker.config.render import render_default_yaml
+from tracker.config.schema import (
+    Config,
+    ConfigError,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,7 +24,7 @@ def test_default_yaml_is_in_sync_with_the_code():
 
 
 def test_every_field_has_a_description():
-    from tracker.config import describe_config
+    from tracker.config.schema import describe_config
 
     missing = [key for key, _, help_text in describe_config() if not help_text]
     assert missing == []
@@ -97,7 +103,7 @@ def test_fuzz_loader_only_raises_config_error(data):
 
 
 def test_detector_threads_are_shared_out_between_local_cameras():
-    from tracker.config import with_detector_threads_for
+    from tracker.config.schema import with_detector_threads_for
 
     cfg = load_config(None)
     assert cfg.detector.num_threads == 0

@@ -10,11 +10,17 @@ import pytest
 from conftest import read_frames
 from scipy.optimize import linear_sum_assignment
 
-from tracker.config import ConfigError, DetectorConfig
-from tracker.detections import Detections
-from tracker.detector import (UltralyticsDetector, detector_streams, filter_min_size_xyxy, letterbox_blob,
-                              resolve_detector_weights, unletterbox_xyxy)
-from tracker.protocols import Detector, StreamingDetector
+from tracker.config.schema import ConfigError, DetectorConfig
+from tracker.core.detections import Detections
+from tracker.core.protocols import Detector, StreamingDetector
+from tracker.models.detector import (
+    UltralyticsDetector,
+    detector_streams,
+    filter_min_size_xyxy,
+    letterbox_blob,
+    resolve_detector_weights,
+    unletterbox_xyxy,
+)
 
 FRAMES = (1, 80, 160, 240, 320)
 IOU_MATCH = 0.5

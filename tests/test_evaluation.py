@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tracker.cli import main as cli_main
-from tracker.evaluation import (
+from tracker.offline.evaluation import (
     CROSS_CAMERA_NAME,
     EvaluationError,
     MissingPredictionError,
@@ -21,7 +21,7 @@ from tracker.evaluation import (
     evaluate_sequence,
     iou_matrix_tlwh,
 )
-from tracker.motio import read_mot, write_mot
+from tracker.offline.motio import read_mot, write_mot
 
 PETS_DIR = Path(__file__).parents[1].parent / "shared" / "data" / "pets-s2l1-dev"
 NUM_FRAMES = 400  # README: every camera has 400 frames

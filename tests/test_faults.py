@@ -24,14 +24,32 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
+from live_helpers import (
+    CAM_PASSWORD,
+    PREFIX,
+    PYTHON,
+    REDIS_PASSWORD,
+    REPO,
+    env_with_secrets,
+    heartbeat,
+    last_heartbeat,
+    make_clip,
+    site_config,
+    start_mctrack,
+    stop_process,
+    stream_updates,
+    summary,
+)
 from redis_server import RedisServer, wait_until
 from rtsp_server import RtspServer, free_port, gst_rtsp_unavailable
-from live_helpers import (CAM_PASSWORD, PREFIX, PYTHON, REDIS_PASSWORD, REPO, env_with_secrets, heartbeat,
-                          last_heartbeat, make_clip, site_config, start_mctrack, stop_process, stream_updates,
-                          summary)
-from tracker.config import load_config
-from tracker.schema import FrameMessage, MalformedMessageError, decode_frame, encode_frame
+
+from tracker.bus.schema import (
+    FrameMessage,
+    MalformedMessageError,
+    decode_frame,
+    encode_frame,
+)
+from tracker.config.schema import load_config
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -152,7 +170,7 @@ def test_redis_outage_above_the_bound_drops_are_counted_and_logged(tmp_path: Pat
 def test_hub_restart_resumes_from_its_consumer_group(tmp_path: Path, dev_dir: Path,
                                                      model_overrides: list[str]) -> None:
     """The hub process is SIGKILLed mid-run; the supervisor restarts it; it resumes from the consumer group."""
-    from tracker.hub import Hub
+    from tracker.hub.consumer import Hub
 
     with RedisServer(tmp_path / "redis") as server:
         clip = make_clip(dev_dir, tmp_path / "clip.mp4", frames=70)
@@ -280,7 +298,7 @@ def _frame(camera: str, index: int, n: int = 2) -> dict[bytes, bytes]:
 
 
 def test_hub_dead_letters_malformed_and_foreign_messages_and_goes_on(tmp_path: Path) -> None:
-    from tracker.hub import Hub
+    from tracker.hub.consumer import Hub
 
     cfg = load_config(None, ["hub.min_embeddings=1"])
     with RedisServer(tmp_path / "redis", appendonly=False) as server:
@@ -331,7 +349,7 @@ def test_fuzz_stream_message_decoder_only_raises_malformed(fields: dict[bytes, b
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_fuzz_heartbeat_decoder_never_raises(raw: bytes) -> None:
-    from tracker.heartbeat import decode_record
+    from tracker.bus.heartbeat import decode_record
 
     rec = decode_record(raw)
     assert rec is None or isinstance(rec.name, str)

@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.config import Config, load_config
-from tracker.hub import Hub, HubLockedError
-from tracker.publisher import TrackletPublisher
-from tracker.schema import Keys, decode_box_point, decode_frame
-from tracker.tracklet import TrackletUpdate
+from tracker.bus.publisher import TrackletPublisher
+from tracker.bus.schema import Keys, decode_box_point, decode_frame
+from tracker.config.schema import Config, load_config
+from tracker.core.tracklet import TrackletUpdate
+from tracker.hub.consumer import Hub, HubLockedError
 
 REPO = Path(__file__).resolve().parents[1]
 DIM = 128

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tracker.config import ConfigError, RedisConfig
-from tracker.redis_conn import RedisUnavailableError, connect
-from tracker.schema import (
+from tracker.bus.connection import RedisUnavailableError, connect
+from tracker.bus.schema import (
     FRAME_SCHEMA_TAG,
     ForeignMessageError,
     FrameMessage,
@@ -22,6 +21,7 @@ from tracker.schema import (
     parse_track_member,
     track_member,
 )
+from tracker.config.schema import ConfigError, RedisConfig
 
 JPEG = b"\xff\xd8\xff\xe0fake-but-tagged-jpeg"
 

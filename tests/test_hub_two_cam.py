@@ -3,7 +3,7 @@ leaving and re-entering get new local ids) and real OSNet embeddings, through pu
 
 The hub must (1) give one person one id across the two cameras (cam2 is darker, colour-shifted, noisy), (2) give a
 re-entering person their old id back, (3) not make per-camera identity worse. Scores come from
-``tracker.evaluation`` (TrackEval), compared with the same tracklets without the hub."""
+``tracker.offline.evaluation`` (TrackEval), compared with the same tracklets without the hub."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.config import load_config
-from tracker.evaluation import evaluate_cameras
-from tracker.hub import Hub
-from tracker.publisher import TrackletPublisher
-from tracker.queries import local_to_global
-from tracker.redis_conn import connect
-from tracker.reid import build_reid_embedder
-from tracker.tracklet import TrackletUpdate
+from tracker.bus.connection import connect
+from tracker.bus.publisher import TrackletPublisher
+from tracker.config.schema import load_config
+from tracker.core.tracklet import TrackletUpdate
+from tracker.hub.consumer import Hub
+from tracker.hub.queries import local_to_global
+from tracker.models.reid import build_reid_embedder
+from tracker.offline.evaluation import evaluate_cameras
 
 CAMERAS = ("cam1", "cam2")
 FPS = 7.0

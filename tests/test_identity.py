@@ -8,8 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from tracker.config import CameraLinkConfig, ConfigError, HubConfig
-from tracker.identity import SAME_CAMERA_MIN_GAP_S, CameraNormalizer, IdentityEngine, Topology, l2_normalize
+from tracker.config.schema import CameraLinkConfig, ConfigError, HubConfig
+from tracker.identity.engine import (
+    SAME_CAMERA_MIN_GAP_S,
+    CameraNormalizer,
+    IdentityEngine,
+    Topology,
+    l2_normalize,
+)
 
 DIM = 64
 FPS = 10.0

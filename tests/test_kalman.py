@@ -1,9 +1,15 @@
 import numpy as np
 import pytest
 
-from tracker.boxes import iou_matrix, tlwh_to_xyxy, xyah_to_xyxy, xyxy_to_tlwh, xyxy_to_xyah
-from tracker.config import KalmanConfig
-from tracker.kalman import CHI2_95_4DOF, KalmanModel
+from tracker.config.schema import KalmanConfig
+from tracker.core.boxes import (
+    iou_matrix,
+    tlwh_to_xyxy,
+    xyah_to_xyxy,
+    xyxy_to_tlwh,
+    xyxy_to_xyah,
+)
+from tracker.core.kalman import CHI2_95_4DOF, KalmanModel
 
 
 def test_box_round_trips():
@@ -85,7 +91,7 @@ def _random_states(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.nda
 
 def _noise(kf: KalmanModel, h: float) -> tuple[np.ndarray, np.ndarray]:
     """DeepSORT's Q (8, 8) and R (4, 4) for box height h, written out here as the reference."""
-    from tracker.kalman import _ASPECT_MEAS_STD, _ASPECT_POS_STD, _ASPECT_VEL_STD
+    from tracker.core.kalman import _ASPECT_MEAS_STD, _ASPECT_POS_STD, _ASPECT_VEL_STD
 
     p, v = kf.std_pos * h, kf.std_vel * h
     q = np.diag(np.square([p, p, _ASPECT_POS_STD, p, v, v, _ASPECT_VEL_STD, v]))

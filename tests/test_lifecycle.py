@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from tracker.config import TrackerConfig
-from tracker.detections import Detections
-from tracker.multi_tracker import MultiObjectTracker
+from tracker.config.schema import TrackerConfig
+from tracker.core.detections import Detections
+from tracker.core.multi_tracker import MultiObjectTracker
 
 
 def _dets(boxes, scores=None, feats=None):
@@ -186,8 +186,8 @@ def test_reid_on_demand_refreshes_features_periodically():
 def test_batched_kalman_leaves_each_track_where_filterpy_would():
     """The tracker predicts and corrects all tracks in one batch; replaying one track's matched detections through
     the single-track filterpy path gives the same state."""
-    from tracker.boxes import xyxy_to_xyah
-    from tracker.kalman import KalmanModel
+    from tracker.core.boxes import xyxy_to_xyah
+    from tracker.core.kalman import KalmanModel
 
     rng = np.random.default_rng(3)
     trk = MultiObjectTracker(TrackerConfig(n_init_frames=2), fps=10)
@@ -211,7 +211,7 @@ def test_batched_kalman_leaves_each_track_where_filterpy_would():
 
 
 def test_reid_refresh_is_set_in_seconds_and_follows_the_camera_fps():
-    from tracker.pipeline import reid_refresh_frames
+    from tracker.pipeline.camera import reid_refresh_frames
 
     assert reid_refresh_frames(1.5, 7.0) == 10  # at most every 1.5 s: rounded down
     assert reid_refresh_frames(1.5, 25.0) == 37

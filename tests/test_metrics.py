@@ -8,8 +8,13 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tracker.hub_process import ObservedLatencies
-from tracker.metrics import METRIC_HELP, MetricsServer, ProcessMetrics, Readiness
+from tracker.hub.runner import ObservedLatencies
+from tracker.telemetry.metrics import (
+    METRIC_HELP,
+    MetricsServer,
+    ProcessMetrics,
+    Readiness,
+)
 
 pytestmark = pytest.mark.timeout(30)
 

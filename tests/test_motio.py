@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracker.motio import (
+from tracker.offline.motio import (
     MOT_NUM_COLUMNS,
     MotFormatError,
     MotWriter,

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from streams.factory import open_source
-from tracker.config import DetectorConfig, load_config
-from tracker.detector import UltralyticsDetector
-from tracker.pipeline import CameraPipeline
-from tracker.replay import build_models
+from tracker.config.schema import DetectorConfig, load_config
+from tracker.models.detector import UltralyticsDetector
+from tracker.models.factory import build_models
+from tracker.pipeline.camera import CameraPipeline
 
 FRAMES = 40
 

@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
+from tracker.bus.publisher import TrackletPublisher
 from tracker.cli import main
-from tracker.config import load_config
-from tracker.hub import Hub
-from tracker.motio import read_mot
-from tracker.publisher import TrackletPublisher
-from tracker.tracklet import TrackletUpdate
+from tracker.config.schema import load_config
+from tracker.core.tracklet import TrackletUpdate
+from tracker.hub.consumer import Hub
+from tracker.offline.motio import read_mot
 
 DIM = 64
 FPS = 5.0

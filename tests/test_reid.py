@@ -8,11 +8,21 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.config import ConfigError, ReidConfig
-from tracker.protocols import Embedder
-from tracker.reid import build_reid_embedder, export_onnx, export_openvino, onnx_cache_path
-from tracker.reid.preprocess import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, clip_boxes_xyxy, crops_to_blob
-from tracker.reid.weights import OFFLINE_ENV
+from tracker.config.schema import ConfigError, ReidConfig
+from tracker.core.protocols import Embedder
+from tracker.models.reid import (
+    build_reid_embedder,
+    export_onnx,
+    export_openvino,
+    onnx_cache_path,
+)
+from tracker.models.reid.preprocess import (
+    IMAGENET_MEAN_RGB,
+    IMAGENET_STD_RGB,
+    clip_boxes_xyxy,
+    crops_to_blob,
+)
+from tracker.models.reid.weights import OFFLINE_ENV
 
 FRAME_STEP = 40  # frames 1, 41, 81, ... of the dev clip
 MIN_BACKEND_COSINE = 0.999
@@ -113,8 +123,8 @@ def test_batching_does_not_change_features(reid_weights: Path, reid_cache_dir: P
 
 
 def test_crop_transform_is_applied_per_crop(reid_weights: Path, reid_cache_dir: Path, samples: list) -> None:
-    from tracker.clahe import Clahe
-    from tracker.config import ClaheConfig
+    from tracker.config.schema import ClaheConfig
+    from tracker.models.clahe import Clahe
 
     image, xyxy, _ = samples[2]
     seen: list[tuple[int, ...]] = []

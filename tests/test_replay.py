@@ -7,10 +7,10 @@ import json
 import cv2
 import numpy as np
 import pytest
-
 from live_helpers import make_clip
+
 from tracker.cli import main
-from tracker.motio import read_mot
+from tracker.offline.motio import read_mot
 
 # Acceptance floors of the per-camera pipeline on pets-s2l1-dev/full, against gt_annotation.txt. Lowering them
 # needs a reason.

@@ -14,10 +14,10 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 import pytest
-
 from rtsp_server import RtspServer, free_port, gst_rtsp_unavailable
+
 from streams import Frame, LiveSource, SourceError, open_source
-from tracker.config import SourceConfig
+from tracker.config.schema import SourceConfig
 
 _UNAVAILABLE = gst_rtsp_unavailable()
 pytestmark = [pytest.mark.skipif(bool(_UNAVAILABLE), reason=_UNAVAILABLE or "gst-rtsp-server available"),

@@ -15,11 +15,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams import Frame, ImageFolderSource, LiveSource, SourceError, VideoFileSource, open_source
+from streams import (
+    Frame,
+    ImageFolderSource,
+    LiveSource,
+    SourceError,
+    VideoFileSource,
+    open_source,
+)
 from streams.backoff import backoff_delay_s
 from streams.latest_slot import LatestSlot
 from streams.live import ffmpeg_capture_options, validate_stream_url
-from tracker.config import SourceConfig
+from tracker.config.schema import SourceConfig
 
 DEV = Path(__file__).parents[1].parent / "shared" / "data" / "pets-s2l1-dev"
 CAM = DEV / "full" / "cam1"

@@ -15,13 +15,22 @@ import time
 from pathlib import Path
 
 import pytest
-
-from live_helpers import PREFIX, PYTHON, REPO, heartbeat, make_clip, site_config, start_mctrack, stop_process, \
-    summary
+from live_helpers import (
+    PREFIX,
+    PYTHON,
+    REPO,
+    heartbeat,
+    make_clip,
+    site_config,
+    start_mctrack,
+    stop_process,
+    summary,
+)
 from redis_server import RedisServer, wait_until
 from rtsp_server import RtspServer, gst_rtsp_unavailable
-from tracker.config import ConfigError, load_config
-from tracker.supervisor import child_specs, metrics_port_for
+
+from tracker.config.schema import ConfigError, load_config
+from tracker.service.supervisor import child_specs, metrics_port_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -137,5 +146,5 @@ def test_embedded_redis_is_shared_and_finished_files_end_the_run(tmp_path: Path,
     assert code == 0, text[-3000:]
     assert "started one embedded Redis for all processes" in text
     for cam in ("c1", "c2"):
-        assert f"[{cam}] tracker.worker: worker stopped (end of source): 12 frame(s) processed" in text
+        assert f"[{cam}] tracker.service.worker: worker stopped (end of source): 12 frame(s) processed" in text
         assert f"worker:{cam} finished" in text

@@ -10,14 +10,20 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from live_helpers import make_clip
 from redis_server import RedisServer, free_port, wait_until
-from tracker.config import ConfigError, load_config
-from tracker.heartbeat import HeartbeatKeys, HeartbeatRecord, decode_record, encode_record, read_heartbeats, \
-    write_heartbeat
-from tracker.outbox import Outbox, parse_stream_id
-from tracker.worker import EXIT_FATAL, EXIT_OK, _frames, expand_env, run_worker
+
+from tracker.bus.heartbeat import (
+    HeartbeatKeys,
+    HeartbeatRecord,
+    decode_record,
+    encode_record,
+    read_heartbeats,
+    write_heartbeat,
+)
+from tracker.bus.outbox import Outbox, parse_stream_id
+from tracker.config.schema import ConfigError, load_config
+from tracker.service.worker import EXIT_FATAL, EXIT_OK, _frames, expand_env, run_worker
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -102,7 +108,7 @@ def test_outbox_drops_the_oldest_above_its_bound_counts_and_logs(server: RedisSe
                                                                 caplog: pytest.LogCaptureFixture) -> None:
     server.kill()
     box = _outbox(server, max_messages=10).start()
-    with caplog.at_level(logging.WARNING, logger="tracker.outbox"):
+    with caplog.at_level(logging.WARNING, logger="tracker.bus.outbox"):
         for i in range(25):
             box.put(STREAM, {b"frame": str(i).encode()})
     assert box.stats().dropped == 15

@@ -1,4 +1,4 @@
-"""Reshaping the fixed-size INT8 YOLO OpenVINO IRs in ../shared/models to other input sizes (tracker.yolo_ir)."""
+"""Reshaping the fixed-size INT8 YOLO OpenVINO IRs in ../shared/models to other input sizes (tracker.models.yolo_ir)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tracker.config import DetectorConfig
-from tracker.detector import UltralyticsDetector
-from tracker.yolo_ir import IrReshapeError, anchor_points, reshape_yolo_ir
+from tracker.config.schema import DetectorConfig
+from tracker.models.detector import UltralyticsDetector
+from tracker.models.yolo_ir import IrReshapeError, anchor_points, reshape_yolo_ir
 
 EXPORT_HW = (640, 640)
 
@@ -51,8 +51,8 @@ def test_reshaped_ir_decodes_boxes_for_its_own_grid(ir_xml: Path) -> None:
     import cv2
     from ultralytics.utils import ASSETS
 
-    from tracker.boxes import iou_matrix
-    from tracker.detector import letterbox_blob
+    from tracker.core.boxes import iou_matrix
+    from tracker.models.detector import letterbox_blob
 
     image = cv2.imread(str(ASSETS / "bus.jpg"))
     fitted, _, pad_fit = letterbox_blob(image, EXPORT_HW, 32, auto=True)

@@ -47,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tracker.config import ConfigError
-    from tracker.logs import setup_logging
     from streams.base import SourceError
+    from tracker.config.schema import ConfigError
+    from tracker.telemetry.logs import setup_logging
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -34,14 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracker.bench import BLOCK_FRAMES, run_single_camera_bench
+    from tracker.bench.single import BLOCK_FRAMES, run_single_camera_bench
 
     cfg = config_from_args(args)
     block = BLOCK_FRAMES if args.block_frames is None else args.block_frames
     res = run_single_camera_bench(cfg, args.video, args.frames, publish=not args.no_publish, block_frames=block)
     out = res.to_dict()
     if args.cameras > 0:
-        from tracker.bench_multi import run_multi_camera_bench
+        from tracker.bench.multi import run_multi_camera_bench
 
         out["multi_camera"] = run_multi_camera_bench(cfg, args.video, args.cameras, args.rate,
                                                      args.duration, config_path=args.config,

@@ -6,7 +6,7 @@ import argparse
 
 import yaml
 
-from tracker.config import config_to_dict, load_config
+from tracker.config.schema import config_to_dict, load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.defaults:
-        from tracker.config_yaml import render_default_yaml
+        from tracker.config.render import render_default_yaml
 
         print(render_default_yaml(), end="")
         return 0

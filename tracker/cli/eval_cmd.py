@@ -7,7 +7,7 @@ Usage::
 Ground truth is ``<gt-dir>/<camera>/gt.txt`` (and ``seqinfo.ini`` for the frame count), predictions are
 ``<pred-dir>/<camera>.txt``. Prints one row per camera and, for two or more cameras, the cross-camera row
 ``MTMC`` (all cameras as one sequence with global ids; its HOTA / IDF1 are MTMC-HOTA / MTMC-IDF1). Scores are
-fractions (1.000 = perfect); see ``tracker.evaluation`` for the exact protocol.
+fractions (1.000 = perfect); see ``tracker.offline.evaluation`` for the exact protocol.
 
 ``--json`` prints one JSON object instead of the table, with keys:
 
@@ -32,7 +32,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tracker.evaluation import EvaluationResult
+    from tracker.offline.evaluation import EvaluationResult
 
 __all__ = ["register", "run", "format_table"]
 
@@ -92,8 +92,8 @@ def format_table(result: "EvaluationResult") -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracker.evaluation import EvaluationError, evaluate_dirs
-    from tracker.motio import MotFormatError
+    from tracker.offline.evaluation import EvaluationError, evaluate_dirs
+    from tracker.offline.motio import MotFormatError
 
     cameras = None
     if args.cameras is not None:

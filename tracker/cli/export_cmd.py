@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracker.reid.export import export_onnx, export_openvino
+    from tracker.models.reid.export import export_onnx, export_openvino
 
     cfg = config_from_args(args).reid
     print(f"onnx: {export_onnx(cfg)}")

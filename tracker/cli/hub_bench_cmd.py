@@ -5,7 +5,7 @@ Usage::
     mctrack hub-bench [--cameras 50] [--people 8] [--fps 10] [--throughput-s 20] [--latency-s 30]
                       [--memory-s 300] [--retention-s 20] [--redis-url URL] [--json]
 
-A generator process publishes synthetic tracklet updates through :class:`tracker.publisher.TrackletPublisher`
+A generator process publishes synthetic tracklet updates through :class:`tracker.bus.publisher.TrackletPublisher`
 (the real message format and embedding cadence) for ``--cameras`` simulated cameras at ``--fps`` with about
 ``--people`` confirmed tracks each. People come and go (dwell 4-20 s) and often come back, in the same or another
 camera; each person has a random 512-d appearance, each camera a colour bias, each embedding noise. The hub runs
@@ -102,7 +102,7 @@ class SyntheticWorld:
 
     def step(self) -> tuple[int, float, dict[str, list[Any]]]:
         """Advance one frame: (frame_index, timestamp_s, camera -> list[TrackletUpdate])."""
-        from tracker.tracklet import TrackletUpdate
+        from tracker.core.tracklet import TrackletUpdate
 
         self.frame += 1
         ts = (self.frame - 1) / self.fps
@@ -134,10 +134,10 @@ def _generate(url: str, overrides: list[str], cameras: int, people: int, fps: fl
     first (same publisher cadence), then sent on schedule with each camera's frames spread over the frame period
     (independent cameras are not in phase), so that building them does not compete with the hub for the CPU.
     """
-    from tracker.config import load_config
-    from tracker.publisher import TrackletPublisher
-    from tracker.redis_conn import connect
-    from tracker.schema import Keys
+    from tracker.bus.connection import connect
+    from tracker.bus.publisher import TrackletPublisher
+    from tracker.bus.schema import Keys
+    from tracker.config.schema import load_config
 
     cfg = load_config(None, overrides)
     handle = connect(cfg.redis, url)
@@ -208,7 +208,7 @@ def _run_generator(url: str, overrides: list[str], args: argparse.Namespace, dur
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracker.hub import Hub
+    from tracker.hub.consumer import Hub
 
     base = ["hub.thumbnails_per_track=0"]
     cfg = config_from_args(args, base)

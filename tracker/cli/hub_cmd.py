@@ -20,7 +20,7 @@ import sys
 from typing import Any
 
 from tracker.cli.common import add_config_args, config_from_args, install_stop_signals
-from tracker.config import Config
+from tracker.config.schema import Config
 
 __all__ = ["register", "run", "add_redis_args", "open_redis"]
 
@@ -34,8 +34,8 @@ def add_redis_args(p: argparse.ArgumentParser) -> None:
 
 
 def open_redis(args: argparse.Namespace, cfg: Config) -> Any:
-    """A :class:`tracker.redis_conn.RedisHandle`, or None after printing why Redis is unusable."""
-    from tracker.redis_conn import RedisUnavailableError, connect
+    """A :class:`tracker.bus.connection.RedisHandle`, or None after printing why Redis is unusable."""
+    from tracker.bus.connection import RedisUnavailableError, connect
 
     try:
         return connect(cfg.redis, getattr(args, "redis_url", None))
@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracker.hub import Hub, HubLockedError, HubLockLostError
+    from tracker.hub.consumer import Hub, HubLockedError, HubLockLostError
 
     cfg = config_from_args(args)
     handle = open_redis(args, cfg)

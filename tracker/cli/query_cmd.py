@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from tracker.cli.common import add_config_args, config_from_args
 from tracker.cli.hub_cmd import add_redis_args, open_redis
-from tracker.config import Config
+from tracker.config.schema import Config
 
 __all__ = ["register", "run"]
 
@@ -118,7 +118,7 @@ def _identities_table(items: list[Any]) -> str:
 
 
 def _q_identities(r: Any, cfg: Config, args: argparse.Namespace) -> int:
-    from tracker.queries import list_identities
+    from tracker.hub.queries import list_identities
 
     items = list_identities(r, cfg, limit=args.limit or None)
     print(json.dumps(_jsonable(items)) if args.json else _identities_table(items))
@@ -128,7 +128,7 @@ def _q_identities(r: Any, cfg: Config, args: argparse.Namespace) -> int:
 def _q_identity(r: Any, cfg: Config, args: argparse.Namespace) -> int:
     import cv2
 
-    from tracker.queries import gallery_image, identity_detail
+    from tracker.hub.queries import gallery_image, identity_detail
 
     detail = identity_detail(r, cfg, args.gid, max_points=args.points or None)
     if detail is None:
@@ -165,7 +165,7 @@ def _q_identity(r: Any, cfg: Config, args: argparse.Namespace) -> int:
 
 
 def _q_camera(r: Any, cfg: Config, args: argparse.Namespace) -> int:
-    from tracker.queries import camera_now
+    from tracker.hub.queries import camera_now
 
     items = camera_now(r, cfg, args.camera, args.window_s)
     if args.json:
@@ -178,7 +178,7 @@ def _q_camera(r: Any, cfg: Config, args: argparse.Namespace) -> int:
 
 
 def _q_window(r: Any, cfg: Config, args: argparse.Namespace) -> int:
-    from tracker.queries import identities_in_window
+    from tracker.hub.queries import identities_in_window
 
     if args.end < args.start:
         print(f"mctrack: error: --end {args.end} is before --start {args.start}", file=sys.stderr)
@@ -189,7 +189,7 @@ def _q_window(r: Any, cfg: Config, args: argparse.Namespace) -> int:
 
 
 def _q_cameras(r: Any, cfg: Config, args: argparse.Namespace) -> int:
-    from tracker.queries import list_cameras
+    from tracker.hub.queries import list_cameras
 
     cams = list_cameras(r, cfg)
     print(json.dumps(cams) if args.json else "\n".join(cams))
@@ -197,7 +197,7 @@ def _q_cameras(r: Any, cfg: Config, args: argparse.Namespace) -> int:
 
 
 def _q_events(r: Any, cfg: Config, args: argparse.Namespace) -> int:
-    from tracker.queries import recent_events
+    from tracker.hub.queries import recent_events
 
     items = recent_events(r, cfg, args.count)
     if args.json:
@@ -210,7 +210,7 @@ def _q_events(r: Any, cfg: Config, args: argparse.Namespace) -> int:
 
 
 def _q_mapping(r: Any, cfg: Config, args: argparse.Namespace) -> int:
-    from tracker.queries import local_to_global
+    from tracker.hub.queries import local_to_global
 
     mapping = local_to_global(r, cfg, args.camera)
     if args.json:
@@ -221,7 +221,7 @@ def _q_mapping(r: Any, cfg: Config, args: argparse.Namespace) -> int:
 
 
 def _q_export(r: Any, cfg: Config, args: argparse.Namespace) -> int:
-    from tracker.queries import export_mot, list_cameras
+    from tracker.hub.queries import export_mot, list_cameras
 
     cameras = [c.strip() for c in args.cameras.split(",") if c.strip()] if args.cameras else None
     if cameras is None and not list_cameras(r, cfg):

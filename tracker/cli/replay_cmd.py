@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracker.replay import parse_camera_spec, run_replay
+    from tracker.offline.replay import parse_camera_spec, run_replay
 
     extra = []
     if args.realtime:

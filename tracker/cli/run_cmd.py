@@ -32,9 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracker.logs import set_camera_id, setup_logging
-    from tracker.redis_conn import RedisUnavailableError
-    from tracker.supervisor import Supervisor
+    from tracker.bus.connection import RedisUnavailableError
+    from tracker.service.supervisor import Supervisor
+    from tracker.telemetry.logs import set_camera_id, setup_logging
 
     cfg = config_from_args(args)
     level = args.log_level or cfg.logging.level

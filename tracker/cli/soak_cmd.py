@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from tracker.bench_soak import SoakSample, run_soak
+    from tracker.bench.soak import SoakSample, run_soak
 
     cfg = config_from_args(args)
 

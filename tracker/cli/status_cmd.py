@@ -51,10 +51,10 @@ def format_table(views: list, now: float | None = None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracker.heartbeat import HeartbeatKeys, read_heartbeats
-    from tracker.redis_conn import RedisUnavailableError, connect
-
     import logging
+
+    from tracker.bus.connection import RedisUnavailableError, connect
+    from tracker.bus.heartbeat import HeartbeatKeys, read_heartbeats
 
     cfg = config_from_args(args)
     if not args.log_level:

@@ -37,9 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracker.config import ConfigError
-    from tracker.logs import set_camera_id, setup_logging
-    from tracker.worker import run_worker
+    from tracker.config.schema import ConfigError
+    from tracker.service.worker import run_worker
+    from tracker.telemetry.logs import set_camera_id, setup_logging
 
     cfg = config_from_args(args)
     setup_logging(args.log_level or cfg.logging.level)

@@ -1,0 +1,180 @@
+"""Throughput benchmark: detector alone vs the whole per-camera pipeline, on the same video, in one run."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from streams.base import Frame
+from tracker.config.schema import Config
+from tracker.core.detections import Detections
+from tracker.core.protocols import Detector, PendingDetections, StreamingDetector
+
+__all__ = ["SingleCameraBench", "run_single_camera_bench", "percentiles_ms"]
+
+log = logging.getLogger(__name__)
+
+#: Detector-only and pipeline are timed in alternating blocks of this many frames (run-to-run drift of a shared
+#: machine then hits both alike).
+BLOCK_FRAMES = 50
+
+
+def percentiles_ms(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"median": 0.0, "p95": 0.0}
+    arr = np.asarray(values)
+    return {"median": float(np.median(arr)), "p95": float(np.percentile(arr, 95))}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+@dataclass
+class SingleCameraBench:
+    video: str
+    frames: int
+    detector_only_fps: float
+    pipeline_fps: float
+    ratio: float
+    stages_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    peak_rss_mb: float = 0.0
+    detector: str = ""
+    reid_backend: str = ""
+    mean_detections_per_frame: float = 0.0
+    mean_tracks_per_frame: float = 0.0
+    block_frames: int = 0  # detector-only and pipeline alternate in blocks of this many frames
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_single_camera_bench(cfg: Config, video: str, max_frames: int = 0, warmup_frames: int = 5,
+                            publish: bool = False, block_frames: int = BLOCK_FRAMES) -> SingleCameraBench:
+    """Detector-only fps on frames decoded beforehand (the detector's pure cost), and the full pipeline (decode
+    from the file, CLAHE, detect, Re-ID, associate, and optionally publish to the hub's Redis). Both use the same
+    detector object, so the same input size (``detector.input_shape``); the pipeline overlaps Re-ID with detection
+    when ``pipeline.overlap`` is on ("total" is then the time per submitted frame).
+
+    The two are measured in alternating blocks of ``block_frames`` frames of the clip (detector alone on block k,
+    then the pipeline on the same block read from the file; 0 = one block: the whole clip), so that a change in the
+    machine's speed during the run hits both alike. fps = frames / summed block time.
+    """
+    from streams.factory import open_source
+    from tracker.models.factory import build_models
+    from tracker.pipeline.camera import STAGES, CameraPipeline
+
+    detector, embedder, clahe = build_models(cfg)
+    with open_source(video, "bench", cfg.source) as src:
+        fps = src.fps or cfg.source.default_fps
+        frames = [f.image for f, _ in zip(src, range(max_frames or 10**9))]
+    if not frames:
+        from streams.base import SourceError
+
+        raise SourceError(f"{video}: no frames decoded")
+    n = len(frames)
+    block = block_frames if block_frames > 0 else n
+    _detect_all(detector, frames[:warmup_frames])  # warm the detector up (first calls compile / allocate)
+
+    publisher = _WorkerPublisher(cfg) if publish else None
+    pipe = CameraPipeline(cfg, "bench", fps, detector, embedder, clahe)  # type: ignore[arg-type]
+    stage: dict[str, list[float]] = {s: [] for s in (*STAGES, "publish", "total")}
+    dets = tracks = 0
+
+    def finished(done: list[tuple[Frame, Any]]) -> None:
+        nonlocal dets, tracks
+        for frame, result in done:
+            for k, v in result.timings_ms.items():
+                stage[k].append(v)
+            if publisher is not None:
+                tp = time.perf_counter()
+                publisher.publish(result.updates, frame)
+                stage["publish"].append((time.perf_counter() - tp) * 1e3)
+            dets += result.num_detections
+            tracks += len(result.updates)
+
+    det_s = pipe_s = 0.0
+    count = 0
+    with open_source(video, "bench", cfg.source) as src:
+        it = iter(src)
+        for start in range(0, n, block):
+            t0 = time.perf_counter()
+            _detect_all(detector, frames[start:start + block])
+            det_s += time.perf_counter() - t0
+            t_block = time.perf_counter()
+            for _ in range(min(block, n - start)):
+                t_frame = time.perf_counter()
+                try:
+                    frame: Frame = next(it)
+                except StopIteration:
+                    break
+                stage["decode"].append((time.perf_counter() - t_frame) * 1e3)
+                finished(pipe.submit(frame))  # with pipeline.overlap: the previous frame
+                stage["total"].append((time.perf_counter() - t_frame) * 1e3)
+                count += 1
+            finished(pipe.flush())  # the block's last frame counts in the block
+            pipe_s += time.perf_counter() - t_block
+        pipe.close()
+    del frames
+    if publisher is not None:
+        publisher.close()
+    det_fps, pipe_fps = n / det_s, count / pipe_s
+    return SingleCameraBench(
+        video=video, frames=count, detector_only_fps=det_fps, pipeline_fps=pipe_fps, ratio=pipe_fps / det_fps,
+        stages_ms={k: percentiles_ms(v) for k, v in stage.items() if v}, peak_rss_mb=peak_rss_mb(),
+        detector=str(getattr(detector, "info", type(detector).__name__)),
+        reid_backend=cfg.reid.backend if cfg.reid.enabled else "off",
+        mean_detections_per_frame=dets / max(count, 1), mean_tracks_per_frame=tracks / max(count, 1),
+        block_frames=block)
+
+
+def _detect_all(detector: Detector, images: list[np.ndarray]) -> None:
+    """Detect ``images`` as fast as the detector can: a ``StreamingDetector`` keeps all its streams busy, as the
+    pipeline does."""
+    if not isinstance(detector, StreamingDetector) or detector.max_in_flight <= 1:
+        for img in images:
+            detector.detect(img)
+        return
+    from tracker.pipeline.camera import in_order
+
+    for _ in in_order(images, detector.start, _take_result, detector.max_in_flight):
+        pass
+
+
+def _take_result(_: np.ndarray, pending: PendingDetections) -> Detections:
+    return pending.result()
+
+
+class _WorkerPublisher:
+    """Publishes like a live camera worker: frame messages are built on the frame loop and queued; the outbox
+    thread sends them to Redis (embedded when ``redis.url`` is empty)."""
+
+    def __init__(self, cfg: Config) -> None:
+        from tracker.bus.connection import connect
+        from tracker.bus.publisher import TrackletPublisher
+        from tracker.bus.write_behind import WriteBehindClient, make_outbox
+
+        self._cfg = cfg
+        self._handle = connect(cfg.redis)
+        self._outbox, self._handles = make_outbox(cfg, self._handle.child_url, "bench")
+        self._outbox.start()
+        self._publisher = TrackletPublisher(WriteBehindClient(self._outbox), cfg, "bench")  # type: ignore[arg-type]
+
+    def publish(self, updates: list[Any], frame: Frame) -> None:
+        self._publisher.publish(updates, frame.image, frame_index=frame.index, timestamp_s=frame.timestamp_s)
+
+    def close(self) -> None:
+        try:
+            left = self._outbox.close(self._cfg.worker.stop_timeout_s)
+            st = self._outbox.stats()
+            if left or st.dropped:
+                log.warning("bench: %d frame message(s) not delivered to Redis", max(left, st.dropped))
+        finally:
+            for handle in self._handles:
+                handle.close()
+            self._handle.close()

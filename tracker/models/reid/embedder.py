@@ -1,0 +1,77 @@
+"""The Re-ID embedder: boxes in a frame -> L2-normalised appearance features (``tracker.core.protocols.Embedder``)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from tracker.config.schema import ReidConfig
+from tracker.models.reid.backends import FeatureRunner, build_runner
+from tracker.models.reid.preprocess import (
+    CropTransform,
+    clip_boxes_xyxy,
+    crops_to_blob,
+    embeddable_mask,
+    l2_normalise_rows,
+)
+
+__all__ = ["ReidEmbedder", "build_reid_embedder"]
+
+logger = logging.getLogger(__name__)
+
+
+class ReidEmbedder:
+    """Crops boxes, runs the network in batches of ``reid.batch_size``, returns unit-length features.
+
+    Boxes that are empty after clipping to the image, or shorter than ``reid.min_crop_height_px``, get a zero row.
+    """
+
+    def __init__(self, runner: FeatureRunner, cfg: ReidConfig, crop_transform: CropTransform | None = None) -> None:
+        self._runner = runner
+        self._cfg = cfg
+        self._crop_transform = crop_transform
+
+    @property
+    def dim(self) -> int:
+        return self._runner.dim
+
+    @property
+    def backend(self) -> str:
+        return self._runner.name
+
+    def embed(self, image_bgr: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+        """Features for boxes of one frame.
+
+        Args:
+            image_bgr: (H, W, 3) uint8 BGR.
+            xyxy: (N, 4) boxes in image pixels.
+        Returns:
+            (N, D) float32; rows L2-normalised, zero rows for boxes that cannot be embedded.
+        """
+        height, width = image_bgr.shape[:2]
+        clipped = clip_boxes_xyxy(xyxy, width, height)
+        features = np.zeros((len(clipped), self.dim), dtype=np.float32)
+        rows = np.flatnonzero(embeddable_mask(clipped, self._cfg.min_crop_height_px))
+        cfg = self._cfg
+        for start in range(0, len(rows), cfg.batch_size):
+            chunk = rows[start:start + cfg.batch_size]
+            blob = crops_to_blob(image_bgr, clipped[chunk], cfg.input_width, cfg.input_height, self._crop_transform)
+            features[chunk] = l2_normalise_rows(self._runner(blob))
+        return features
+
+    def __repr__(self) -> str:
+        return f"ReidEmbedder({self._runner.name}, {self._cfg.model_name}, dim={self.dim})"
+
+
+def build_reid_embedder(cfg: ReidConfig, crop_transform: CropTransform | None = None) -> ReidEmbedder:
+    """Build the embedder for ``reid.backend`` (exporting/caching the ONNX or OpenVINO model when needed).
+
+    Args:
+        cfg: the ``reid`` config section.
+        crop_transform: optional per-crop transform applied before resizing, e.g. ``Clahe(cfg.clahe).apply`` when
+            ``clahe.reid_crops`` is on.
+    Raises:
+        ConfigError: missing or unusable ``reid.weights`` / ``reid.model_name`` / ``reid.cache_dir``.
+    """
+    return ReidEmbedder(build_runner(cfg), cfg, crop_transform)

@@ -1,0 +1,326 @@
+"""One camera's per-frame pipeline: CLAHE -> detect -> Re-ID -> track. Models come in through protocols.
+
+Two stages per frame: ``detect`` (CLAHE check, detector) and ``track`` (Kalman prediction, Re-ID on demand,
+association). ``process`` runs both; ``submit`` overlaps them across frames. A ``StreamingDetector`` with several
+inference streams detects up to ``max_in_flight`` frames at once. With ``pipeline.overlap``, Re-ID of frame t runs
+in a worker thread while the detector runs frame t+1, then the calling thread associates frame t, so results come
+out a frame or two later. Association stays on the calling thread, in frame order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, TypeVar
+
+import numpy as np
+
+from streams.base import Frame
+from tracker.config.schema import Config
+from tracker.core.detections import Detections
+from tracker.core.multi_tracker import MultiObjectTracker
+from tracker.core.protocols import (
+    Detector,
+    Embedder,
+    PendingDetections,
+    StreamingDetector,
+)
+from tracker.core.track import BoxRecord
+from tracker.core.tracklet import TrackletUpdate
+from tracker.models.clahe import mean_luma, should_equalise_detector_input
+
+__all__ = ["CameraPipeline", "DetectedFrame", "DetectingFrame", "FrameResult", "STAGES", "in_order",
+           "reid_refresh_frames"]
+
+log = logging.getLogger(__name__)
+
+#: Stage names timed per frame (decode is timed by the caller that pulls frames from the source).
+STAGES = ("decode", "clahe", "detect", "reid", "associate")
+_FRAME_ROUNDING_EPS = 1e-9  # 1.5 s x 10 fps is 15 frames, not 14 through float error
+
+
+_Item = TypeVar("_Item")
+_Started = TypeVar("_Started")
+_Done = TypeVar("_Done")
+
+
+def in_order(items: Iterable[_Item], start: Callable[[_Item], _Started],
+             finish: Callable[[_Item, _Started], _Done], depth: int) -> Iterator[_Done]:
+    """``finish(item, start(item))`` for every item, in order, with up to ``depth`` items started and not yet
+    finished (e.g. a streaming detector's frames in flight: ``depth`` = its ``max_in_flight``)."""
+    started: deque[tuple[_Item, _Started]] = deque()
+    for item in items:
+        started.append((item, start(item)))
+        if len(started) >= depth:
+            yield finish(*started.popleft())
+    while started:
+        yield finish(*started.popleft())
+
+
+def reid_refresh_frames(refresh_s: float, fps: float) -> int:
+    """``reid.refresh_s`` in frames of a camera running at ``fps`` (rounded down, so a lone track is refreshed at
+    least that often; at least 1). 0 when Re-ID on demand is off (refresh_s 0)."""
+    if refresh_s <= 0:
+        return 0
+    return max(1, int(refresh_s * fps + _FRAME_ROUNDING_EPS))
+
+
+@dataclass
+class FrameResult:
+    """What one frame produced: confirmed tracks (as hub updates), backfilled tentative boxes, stage timings."""
+
+    frame_index: int
+    timestamp_s: float
+    updates: list[TrackletUpdate]
+    backfill: list[tuple[int, BoxRecord]] = field(default_factory=list)
+    num_detections: int = 0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class DetectedFrame:
+    """A frame after the detection stage: the detections and the image Re-ID crops come from (H, W, 3)."""
+
+    frame: Frame
+    reid_input: np.ndarray
+    detections: Detections
+    timings_ms: dict[str, float]
+
+
+class CameraPipeline:
+    """Stateful per-camera processing. Not thread-safe; one per camera (``submit`` runs the tracking stage in its
+    own worker thread, one frame at a time, in order).
+
+    Args:
+        cfg: full config. camera_id: camera name. fps: the camera's frame rate.
+        detector: a Detector. embedder: an Embedder, or None to track on motion only.
+        clahe: a ``tracker.models.clahe.Clahe`` or None (CLAHE off).
+    """
+
+    def __init__(self, cfg: Config, camera_id: str, fps: float, detector: Detector,
+                 embedder: Embedder | None = None, clahe: object | None = None) -> None:
+        self.cfg = cfg
+        self.camera_id = camera_id
+        self.detector = detector
+        self.embedder = embedder if cfg.reid.enabled else None
+        self.clahe = clahe if cfg.clahe.enabled else None
+        self.tracker = MultiObjectTracker(cfg.tracker, cfg.kalman, fps=fps)
+        self.reid_refresh_frames = reid_refresh_frames(cfg.reid.refresh_s, fps)
+        self._dark: bool | None = None
+        self._frames_since_luma_check = 0
+        self._overlap = cfg.pipeline.overlap
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: _Tracking | None = None
+        streaming = isinstance(detector, StreamingDetector)
+        self._max_in_flight = max(1, int(detector.max_in_flight)) if streaming else 1
+        self._detecting: deque[DetectingFrame] = deque()  # frames started on the detector, oldest first
+
+    def process(self, frame: Frame) -> FrameResult:
+        """Both stages of one frame, on the calling thread."""
+        return self.track(self.detect(frame))
+
+    def submit(self, frame: Frame) -> list[tuple[Frame, FrameResult]]:
+        """Process ``frame``; returns the frames finished by now with their results, in order.
+
+        With a one-stream detector and no ``pipeline.overlap`` that is this frame. A ``StreamingDetector`` keeps up
+        to its ``max_in_flight`` frames detecting; the oldest is taken when that many are started. With
+        ``pipeline.overlap`` a detected frame's Re-ID runs in a worker thread while the next frame is detected; the
+        frame is associated (here) and returned at the next detected frame. Call ``flush`` for the last frame (and
+        when no frame will come for a while).
+        """
+        self._detecting.append(self.start_detect(frame))
+        done: list[tuple[Frame, FrameResult]] = []
+        while len(self._detecting) >= self._max_in_flight:
+            done += self._advance(self.finish_detect(self._detecting.popleft()))
+        return done
+
+    def flush(self) -> list[tuple[Frame, FrameResult]]:
+        """Finish every frame in flight (being detected, or waiting for its Re-ID); returns them with their results,
+        in order."""
+        done: list[tuple[Frame, FrameResult]] = []
+        while self._detecting:
+            done += self._advance(self.finish_detect(self._detecting.popleft()))
+        return done + self._finish_pending()
+
+    def has_frames_in_flight(self) -> bool:
+        """Frames submitted but not yet returned (detecting, or waiting for their Re-ID)."""
+        return bool(self._detecting) or self._pending is not None
+
+    def _advance(self, detected: DetectedFrame) -> list[tuple[Frame, FrameResult]]:
+        """Take a detected frame into the tracking stage; returns the frames that finished it."""
+        if not self._overlap or self.embedder is None:
+            return [(detected.frame, self.track(detected))]
+        done = self._finish_pending()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"reid-{self.camera_id}")
+        self._pending = self._start_tracking(detected, self._executor)
+        return done
+
+    def _finish_pending(self) -> list[tuple[Frame, FrameResult]]:
+        pending, self._pending = self._pending, None
+        return [] if pending is None else [(pending.detected.frame, self._finish_tracking(pending))]
+
+    def close(self) -> None:
+        """Drop the frames in flight (waiting for their detections or Re-ID) and stop the Re-ID thread."""
+        while self._detecting:
+            dropped = self._detecting.popleft().pending
+            try:
+                if dropped is not None:
+                    dropped.result()
+            except Exception as exc:  # noqa: BLE001 - closing: the frame is dropped anyway
+                log.debug("camera %s: detection of a dropped frame failed: %s", self.camera_id, exc)
+        pending, self._pending = self._pending, None
+        if pending is not None and isinstance(pending.features, Future):
+            try:
+                pending.features.result()
+            except Exception as exc:  # noqa: BLE001 - closing: the frame is dropped anyway
+                log.debug("camera %s: Re-ID of the dropped frame failed: %s", self.camera_id, exc)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def detect(self, frame: Frame) -> DetectedFrame:
+        """Stage 1: brightness check / CLAHE and the detector."""
+        t0 = time.perf_counter()
+        det_input, reid_input = self._equalise(frame.image)
+        t1 = time.perf_counter()
+        dets = self.detector.detect(det_input)
+        t2 = time.perf_counter()
+        return DetectedFrame(frame, reid_input, dets, {"clahe": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3})
+
+    def start_detect(self, frame: Frame) -> "DetectingFrame":
+        """Stage 1 begun: CLAHE check, and the frame handed to the detector (detected here with one stream). Pass
+        the result to ``finish_detect``, then ``track``; with a ``StreamingDetector`` shared by several pipelines,
+        keep at most its ``max_in_flight`` frames started in all."""
+        if self._max_in_flight <= 1:
+            return DetectingFrame(self.detect(frame), None, 0.0)
+        t0 = time.perf_counter()
+        det_input, reid_input = self._equalise(frame.image)
+        t1 = time.perf_counter()
+        assert isinstance(self.detector, StreamingDetector)
+        started = DetectedFrame(frame, reid_input, Detections.empty(), {"clahe": (t1 - t0) * 1e3})
+        return DetectingFrame(started, self.detector.start(det_input), t1)
+
+    @staticmethod
+    def finish_detect(detecting: "DetectingFrame") -> DetectedFrame:
+        """Stage 1 done: the frame's detections; "detect" is the time from start to result (other frames are on the
+        detector meanwhile)."""
+        if detecting.pending is None:
+            return detecting.detected
+        started = detecting.detected
+        detections = detecting.pending.result()
+        timings = {**started.timings_ms, "detect": (time.perf_counter() - detecting.started_s) * 1e3}
+        return DetectedFrame(started.frame, started.reid_input, detections, timings)
+
+    def track(self, detected: DetectedFrame) -> FrameResult:
+        """Stage 2: Kalman prediction, Re-ID on demand, association; frames must come in order."""
+        return self._finish_tracking(self._start_tracking(detected, None))
+
+    # ------------------------------------------------------------------------------------------------------
+    def _start_tracking(self, detected: DetectedFrame, executor: ThreadPoolExecutor | None) -> "_Tracking":
+        """Predict, choose the detections to embed and embed them (in ``executor`` when given)."""
+        t0 = time.perf_counter()
+        self.tracker.predict()
+        t1 = time.perf_counter()
+        dets = detected.detections
+        unambiguous = (self.tracker.unambiguous_tracks(dets, self.cfg.reid.easy_match_iou, self.cfg.reid.near_iou)
+                       if self.embedder is not None and len(dets) else None)
+        rows = self._embedding_rows(dets, unambiguous)
+        t2 = time.perf_counter()
+        features: Future[tuple[np.ndarray, float]] | tuple[np.ndarray, float] | None = None
+        if len(rows):
+            boxes = dets.xyxy[rows]
+            if executor is not None:
+                features = executor.submit(self._timed_embed, detected.reid_input, boxes)
+            else:
+                features = self._timed_embed(detected.reid_input, boxes)
+        trusted = unambiguous if self.cfg.tracker.trust_unambiguous_motion else None
+        return _Tracking(detected, rows, features, predict_ms=(t1 - t0) * 1e3, choose_ms=(t2 - t1) * 1e3,
+                         unambiguous=trusted)
+
+    def _finish_tracking(self, tracking: "_Tracking") -> FrameResult:
+        """Wait for the features, associate, and build the frame's result."""
+        detected, frame = tracking.detected, tracking.detected.frame
+        dets = detected.detections
+        embed_ms = 0.0
+        if self.embedder is not None and len(dets):
+            emb = np.zeros((len(dets), self.embedder.dim), dtype=np.float32)
+            if tracking.features is not None:
+                done = tracking.features
+                features, embed_ms = done.result() if isinstance(done, Future) else done
+                emb[tracking.rows] = features
+            dets = dets.with_embeddings(emb)
+        t0 = time.perf_counter()
+        step = self.tracker.update(dets, frame.index, unambiguous=tracking.unambiguous)
+        t1 = time.perf_counter()
+        timings = dict(detected.timings_ms)
+        timings.update(reid=tracking.choose_ms + embed_ms, associate=tracking.predict_ms + (t1 - t0) * 1e3)
+        updates = [
+            TrackletUpdate(
+                camera_id=self.camera_id, local_id=o.track_id, frame_index=frame.index,
+                timestamp_s=frame.timestamp_s, xyxy=o.xyxy, confidence=o.confidence, embedding=o.embedding,
+                embedding_quality=(o.confidence * (1.0 - o.overlap_iou)) if o.embedding is not None else 0.0)
+            for o in step.outputs
+        ]
+        return FrameResult(frame.index, frame.timestamp_s, updates, step.backfill, len(dets), timings)
+
+    def _timed_embed(self, image: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, float]:
+        """(features (N, D), ms) for boxes xyxy (N, 4)."""
+        assert self.embedder is not None
+        t0 = time.perf_counter()
+        features = self.embedder.embed(image, xyxy)
+        return features, (time.perf_counter() - t0) * 1e3
+
+    # ------------------------------------------------------------------------------------------------------
+    def _equalise(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Returns (detector input, Re-ID input); CLAHE is computed at most once per frame."""
+        if self.clahe is None:
+            return image, image
+        want_det = self.cfg.clahe.detector_input == "always"
+        if self.cfg.clahe.detector_input == "dark":
+            if self._frames_since_luma_check >= self.cfg.clahe.luma_check_every_n_frames - 1 or self._dark is None:
+                self._dark = should_equalise_detector_input(mean_luma(image), self.cfg.clahe)
+                self._frames_since_luma_check = 0
+            else:
+                self._frames_since_luma_check += 1
+            want_det = self._dark
+        want_reid = self.cfg.clahe.reid_crops and self.embedder is not None
+        if not (want_det or want_reid):
+            return image, image
+        equalised = self.clahe.apply(image)
+        return (equalised if want_det else image), (equalised if want_reid else image)
+
+    def _embedding_rows(self, dets: Detections, unambiguous: np.ndarray | None) -> np.ndarray:
+        """Indices of the detections to embed: those that take part in appearance matching (score >=
+        high_score_threshold) and, with Re-ID on demand, whose association is not already clear."""
+        if self.embedder is None or len(dets) == 0:
+            return np.zeros(0, dtype=np.intp)
+        want = dets.confidence >= self.cfg.tracker.high_score_threshold
+        if self.reid_refresh_frames > 0:
+            want &= self.tracker.embedding_needed(dets, self.reid_refresh_frames, self.cfg.reid.easy_match_iou,
+                                                  self.cfg.reid.near_iou, unambiguous)
+        return np.flatnonzero(want)
+
+
+@dataclass
+class DetectingFrame:
+    """A frame between the start and the result of its detection (``pending`` None: already detected)."""
+
+    detected: DetectedFrame
+    pending: PendingDetections | None
+    started_s: float  # perf_counter() when the detector got it
+
+
+@dataclass
+class _Tracking:
+    """A frame between the two halves of the tracking stage: Re-ID of ``rows`` running or done."""
+
+    detected: DetectedFrame
+    rows: np.ndarray  # (K,) detection indices being embedded
+    features: Future[tuple[np.ndarray, float]] | tuple[np.ndarray, float] | None  # ((K, D), ms)
+    predict_ms: float
+    choose_ms: float
+    unambiguous: np.ndarray | None = None  # (N,) tracks the detections continue unambiguously (-1: none)

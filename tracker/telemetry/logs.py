@@ -1,0 +1,45 @@
+"""Logging set-up: one logger per module, camera id on every line, credentials redacted everywhere."""
+
+from __future__ import annotations
+
+import logging
+
+from streams.redact import redact
+from tracker.models.library_logs import ULTRALYTICS_LOGGER
+
+__all__ = ["setup_logging", "set_camera_id", "RedactingFormatter", "ULTRALYTICS_LOGGER"]
+
+_camera_id = "-"
+
+
+def set_camera_id(camera_id: str) -> None:
+    """Tag every following log line of this process with the camera id (one worker process per camera)."""
+    global _camera_id
+    _camera_id = camera_id
+
+
+class _CameraFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "camera"):
+            record.camera = _camera_id
+        return True
+
+
+class RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def setup_logging(level: str = "INFO") -> None:
+    root = logging.getLogger()
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s [%(camera)s] %(name)s: %(message)s"))
+    handler.addFilter(_CameraFilter())
+    for h in list(root.handlers):
+        if getattr(h, "_mctrack", False):
+            root.removeHandler(h)
+    handler._mctrack = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in (ULTRALYTICS_LOGGER, "urllib3", "PIL", "matplotlib"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
