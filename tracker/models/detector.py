@@ -120,7 +120,7 @@ class UltralyticsDetector:
         try:
             from ultralytics import YOLO
 
-            from tracker.models.library_logs import adopt_library_logger
+            from tracker.telemetry.logs import adopt_library_logger
 
             adopt_library_logger()  # Ultralytics prints to stdout at INFO otherwise
             self._model = YOLO(weights, task="detect")

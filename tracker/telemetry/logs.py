@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from streams.redact import redact
-from tracker.models.library_logs import ULTRALYTICS_LOGGER
 
-__all__ = ["setup_logging", "set_camera_id", "RedactingFormatter", "ULTRALYTICS_LOGGER"]
+__all__ = ["setup_logging", "set_camera_id", "RedactingFormatter", "ULTRALYTICS_LOGGER", "adopt_library_logger"]
 
 _camera_id = "-"
+ULTRALYTICS_LOGGER = "ultralytics"
 
 
 def set_camera_id(camera_id: str) -> None:
@@ -43,3 +43,15 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in (ULTRALYTICS_LOGGER, "urllib3", "PIL", "matplotlib"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def adopt_library_logger(name: str = ULTRALYTICS_LOGGER) -> None:
+    """Make a library logger that prints on its own (Ultralytics: a stdout handler, level INFO, set when it is
+    imported) go through mctrack's logging instead: its own handlers removed, records propagated to the root handler
+    (stderr, redacted), level at least WARNING. Call after importing the library. Keeps ``--json`` output on stdout
+    pure JSON."""
+    lib = logging.getLogger(name)
+    for handler in list(lib.handlers):
+        lib.removeHandler(handler)
+    lib.propagate = True
+    lib.setLevel(max(logging.WARNING, logging.getLogger().level))
