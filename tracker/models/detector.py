@@ -18,7 +18,7 @@ import os
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -140,7 +140,8 @@ class UltralyticsDetector:
             raise ConfigError(f"detector: cannot run detector.weights = {cfg.weights!r} on detector.device = "
                               f"{cfg.device!r} ({type(exc).__name__}: {exc}); check both keys, e.g. --set "
                               f"detector.weights={_EXAMPLE_WEIGHTS} --set detector.device=cpu") from exc
-        self._predictor = self._model.predictor
+        # Ultralytics types its predictor Optional; predict() above has built it.
+        self._predictor: Any = cast(Any, self._model.predictor)
         backend = self._predictor.model
         names = backend.names  # read after predict(): YOLO.names would build a second predictor for exports
         person = names.get(cfg.person_class_id) if isinstance(names, dict) else None
@@ -230,10 +231,10 @@ class UltralyticsDetector:
         model runs at its export size here, as Ultralytics letterboxes it."""
         if self._ir_inputs is not None:
             self._ir_inputs.use(*self.info.imgsz)
-        (result,) = self._model.predict(image_bgr, **self._predict_args)
+        (result,) = self._model.predict(image_bgr, **self._predict_args)  # one image: one Results
         self.input_hw = self.info.imgsz
-        self._predictor = self._model.predictor  # predict() may rebuild it
-        boxes = result.boxes
+        self._predictor = cast(Any, self._model.predictor)  # predict() may rebuild it
+        boxes: Any = cast(Any, result).boxes  # a Results' Boxes (xyxy, conf: torch tensors)
         return self._finish(boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy())
 
     def backend_input(self, image_bgr: np.ndarray) -> Any:
@@ -423,7 +424,7 @@ class _PendingOpenVino:
                  pad_xy: tuple[int, int], image_hw: tuple[int, int]) -> None:
         self._detector = detector
         self._request = request
-        self._blob = blob  # the request reads it until it is done
+        self._blob: np.ndarray | None = blob  # the request reads it until it is done
         self._input_hw = (int(blob.shape[2]), int(blob.shape[3]))
         self._geometry = (gain_xy, pad_xy, image_hw)
 

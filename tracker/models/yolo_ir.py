@@ -76,8 +76,9 @@ def reshape_yolo_ir(model: object, export_hw: tuple[int, int], new_hw: tuple[int
             old = source.get_data()
             shape = [int(v) for v in old.tolist()]
             new = list(shape)
-            if len(new) >= 2 and tuple(new[-2:]) in grids:  # [..., grid_h, grid_w]
-                new[-2:] = grids[tuple(new[-2:])]
+            last_two = (new[-2], new[-1]) if len(new) >= 2 else None
+            if last_two is not None and last_two in grids:  # [..., grid_h, grid_w]
+                new[-2:] = grids[last_two]
             elif new and new[-1] in counts:  # [..., cells of one level] or [..., all anchors]
                 new[-1] = counts[new[-1]]
             if new != shape:

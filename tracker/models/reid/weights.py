@@ -7,6 +7,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from tracker.config.schema import ConfigError, ReidConfig
 
@@ -100,7 +101,7 @@ def _download_model_zoo(cfg: ReidConfig, target: Path) -> Path:
     return target
 
 
-def load_state_dict(path: str | os.PathLike[str]) -> dict[str, "object"]:
+def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a torchreid state dict (plain, or a checkpoint with ``state_dict``), ``module.`` prefixes removed.
 
     Returns:
