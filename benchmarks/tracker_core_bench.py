@@ -23,8 +23,8 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "False")
 
 import numpy as np  # noqa: E402
 
+from tracker.config import Config, load_config  # noqa: E402
 from tracker.config.mapping import kalman_params, tracker_params  # noqa: E402
-from tracker.config.schema import Config, load_config  # noqa: E402
 from tracker.core.detections import Detections  # noqa: E402
 from tracker.core.multi_tracker import MultiObjectTracker  # noqa: E402
 from tracker.pipeline.camera import reid_refresh_frames  # noqa: E402

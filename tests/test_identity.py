@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from tracker.config import CameraLinkConfig, HubConfig
 from tracker.config.mapping import identity_params
-from tracker.config.schema import CameraLinkConfig, HubConfig
 from tracker.identity import (
     SAME_CAMERA_MIN_GAP_S,
     CameraLink,

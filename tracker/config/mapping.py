@@ -7,7 +7,8 @@ parameter dataclasses, built here from the validated config sections. Constructi
 
 from __future__ import annotations
 
-from tracker.config.schema import HubConfig, KalmanConfig, TrackerConfig
+from tracker.config.hub import HubConfig
+from tracker.config.tracker import KalmanConfig, TrackerConfig
 from tracker.core.params import KalmanParams, TrackerParams
 from tracker.identity.params import CameraLink, IdentityParams, NormalizationParams, TopologyParams
 

@@ -40,7 +40,7 @@ from tracker.bus.schema import (
     format_xyxy,
     track_member,
 )
-from tracker.config.schema import Config
+from tracker.config import Config
 from tracker.config.mapping import identity_params
 from tracker.identity import CameraTrack, IdentityEngine, IdentityEvent
 

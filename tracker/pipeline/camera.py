@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import numpy as np
 
 from streams.base import Frame
-from tracker.config.schema import Config
+from tracker.config import Config
 from tracker.config.mapping import kalman_params, tracker_params
 from tracker.core.detections import Detections
 from tracker.core.multi_tracker import MultiObjectTracker

@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from tracker.config.schema import ConfigError, ReidConfig
+from tracker.config import ConfigError, ReidConfig
 
 __all__ = ["resolve_reid_weights", "sha256_file", "load_state_dict", "MODEL_ZOO_URLS"]
 
