@@ -33,15 +33,13 @@ from tracker.identity.records import CameraTrack, Identity, IdentityEvent, Track
 from tracker.identity.topology import Topology
 from tracker.identity.vectors import l2_normalize
 
-__all__ = ["IdentityEngine", "MIN_EMBEDDING_WEIGHT", "OFFSET_REFRESH_TOLERANCE", "HOUSEKEEPING_INTERVAL_S"]
+__all__ = ["IdentityEngine", "MIN_EMBEDDING_WEIGHT", "HOUSEKEEPING_INTERVAL_S"]
 
 logger = logging.getLogger(__name__)
 
 # Weight of an embedding is its quality, floored so that quality-0 embeddings still count when nothing else does.
 MIN_EMBEDDING_WEIGHT = 1e-3
 _INFEASIBLE_COST = 1e6
-# Gallery rows are re-normalised when their camera's offset moved by more than this (unit-length features).
-OFFSET_REFRESH_TOLERANCE = 0.01
 # Ending stale tracks and evicting identities scan everything: at most once per this much camera time.
 HOUSEKEEPING_INTERVAL_S = 0.25
 
@@ -86,10 +84,6 @@ class IdentityEngine:
         self._rows = Gallery()
         self._col_gid: list[int] = []
         self._free_cols: list[int] = []
-        self._row_owner: dict[int, CameraTrack] = {}
-        self._row_offsets: dict[str, np.ndarray] = {}
-        self._dirty_rows_pending: set[int] = set()
-        self._normalized_version = -1
         self._last_housekeeping = -math.inf
 
     # ------------------------------------------------------------------------------------------------ input
@@ -169,7 +163,7 @@ class IdentityEngine:
                 ident.last_ts = max(ident.last_ts, t.last_ts)
                 ident.first_ts = min(ident.first_ts, t.first_ts)
             if t.row >= 0:
-                self._set_row_span(t)
+                self._rows.set_span(t)
         return t
 
     def _add_embeddings(self, camera: str, tracks: list[CameraTrack], emb_index: np.ndarray, units: np.ndarray,
@@ -187,8 +181,7 @@ class IdentityEngine:
             if q[row] >= self.params.min_embedding_quality:
                 t.n_good += 1
             if t.row >= 0:
-                self._rows.dirty.add(t.row)
-                self._dirty_rows_pending.add(t.row)
+                self._rows.mark_dirty(t.row)
         for row in set(emb_index.tolist()):
             t = tracks[int(row)]
             f = t.feature()
@@ -197,63 +190,8 @@ class IdentityEngine:
 
     # ------------------------------------------------------------------------------------------------ rows
     def _add_row(self, t: CameraTrack) -> None:
-        r = self._rows
-        row = r.allocate()
-        t.row = row
-        self._row_owner[row] = t
-        r.used[row] = True
-        r.cam[row] = self._camera_index(t.camera)
-        self._set_row_span(t)
-        r.col[row] = self.identities[t.gid].col  # type: ignore[index]
-        self._refresh_row(t)
-
-    def _set_row_span(self, t: CameraTrack) -> None:
-        self._rows.first[t.row], self._rows.last[t.row] = t.first_ts, t.last_ts
-
-    def _refresh_row(self, t: CameraTrack) -> None:
-        r = self._rows
-        f = t.feature()
-        if f is None or not r.dim:
-            r.has_feat[t.row] = False
-            return
-        r.raw[t.row] = f
-        r.normed[t.row] = self.normalizer.normalize(t.camera, f[None])[0]
-        r.has_feat[t.row] = True
-        r.dirty.discard(t.row)
-
-    def _refresh_rows(self) -> None:
-        """Bring normalised gallery rows up to date: rows whose track got embeddings, and all rows of a camera
-        whose normalisation offset moved by more than OFFSET_REFRESH_TOLERANCE since they were normalised."""
-        r = self._rows
-        if not r.dim:
-            return
-        for row in list(r.dirty):
-            t = self._row_owner.get(row)
-            if t is not None:
-                f = t.feature()
-                if f is not None:
-                    r.raw[row] = f
-                    r.has_feat[row] = True
-        r.dirty.clear()
-        if self._normalized_version == self.normalizer.version and not self._dirty_rows_pending:
-            return
-        used = np.flatnonzero(r.used[: r.size] & r.has_feat[: r.size])
-        names = list(self._cameras)
-        for ci in np.unique(r.cam[used]):
-            camera = names[int(ci)]
-            off = self.normalizer.offset(camera)
-            cur = np.zeros(r.dim, np.float32) if off is None else off
-            old = self._row_offsets.get(camera)
-            if old is not None and float(np.linalg.norm(cur - old)) <= OFFSET_REFRESH_TOLERANCE:
-                sel = np.fromiter((row for row in self._dirty_rows_pending if r.cam[row] == ci and r.has_feat[row]
-                                   and r.used[row]), dtype=np.int64)
-            else:
-                sel = used[r.cam[used] == ci]
-                self._row_offsets[camera] = cur.copy()
-            if len(sel):
-                r.normed[sel] = self.normalizer.normalize(camera, r.raw[sel])
-        self._dirty_rows_pending.clear()
-        self._normalized_version = self.normalizer.version
+        self._rows.add(t, self._camera_index(t.camera), self.identities[t.gid].col,  # type: ignore[index]
+                       self.normalizer)
 
     # ------------------------------------------------------------------------------------------------ identities
     def _new_identity(self, t: CameraTrack) -> Identity:
@@ -306,8 +244,6 @@ class IdentityEngine:
     def _forget_track(self, t: CameraTrack) -> None:
         if t.row >= 0:
             self._rows.release(t.row)
-            self._row_owner.pop(t.row, None)
-            self._dirty_rows_pending.discard(t.row)
             t.row = -1
         self.tracks.pop(t.key, None)
         self._pending.discard(t.key)
@@ -369,7 +305,7 @@ class IdentityEngine:
         events: list[IdentityEvent] = []
         ready = [self.tracks[k] for k in self._pending if self._ready(self.tracks[k], force)]
         if ready or self._young:
-            self._refresh_rows()
+            self._rows.refresh(self.normalizer, list(self._cameras))
         by_camera: dict[str, list[CameraTrack]] = {}
         for t in sorted(ready, key=lambda t: (t.first_ts, t.camera, t.local_id)):
             by_camera.setdefault(t.camera, []).append(t)
