@@ -31,7 +31,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
-from tracker.config.schema import ClaheConfig, DetectorConfig  # noqa: E402
+from tracker.config import ClaheConfig, DetectorConfig  # noqa: E402
 from tracker.models.clahe import Clahe, mean_luma  # noqa: E402
 from tracker.models.detector import UltralyticsDetector  # noqa: E402
 

@@ -29,7 +29,7 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "False")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tracker.config.schema import ClaheConfig, DetectorConfig, ReidConfig  # noqa: E402
+from tracker.config import ClaheConfig, DetectorConfig, ReidConfig  # noqa: E402
 from tracker.models.clahe import Clahe, mean_luma  # noqa: E402
 from tracker.models.detector import UltralyticsDetector  # noqa: E402
 from tracker.models.reid import build_reid_embedder  # noqa: E402

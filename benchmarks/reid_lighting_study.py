@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 from scipy.stats import rankdata
 
-from tracker.config.schema import ClaheConfig, ReidConfig
+from tracker.config import ClaheConfig, ReidConfig
 from tracker.models.clahe import Clahe
 from tracker.models.reid import build_reid_embedder
 from tracker.models.reid.preprocess import l2_normalise_rows

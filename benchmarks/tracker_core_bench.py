@@ -23,7 +23,8 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "False")
 
 import numpy as np  # noqa: E402
 
-from tracker.config.schema import Config, load_config  # noqa: E402
+from tracker.config import Config, load_config  # noqa: E402
+from tracker.config.mapping import kalman_params, tracker_params  # noqa: E402
 from tracker.core.detections import Detections  # noqa: E402
 from tracker.core.multi_tracker import MultiObjectTracker  # noqa: E402
 from tracker.pipeline.camera import reid_refresh_frames  # noqa: E402
@@ -57,7 +58,7 @@ def cached_frames(cfg: Config, video: str, cache: Path) -> Frames:
 
 def replay(cfg: Config, frames: Frames, fps: float, between: object | None = None) -> list[float]:
     """One pass over the clip; returns the associate ms (predict + update) of every frame."""
-    tracker = MultiObjectTracker(cfg.tracker, cfg.kalman, fps=fps)
+    tracker = MultiObjectTracker(tracker_params(cfg.tracker), kalman_params(cfg.kalman), fps=fps)
     refresh_frames = reid_refresh_frames(cfg.reid.refresh_s, fps)
     out = []
     for index, xyxy, conf, emb in frames:

@@ -52,7 +52,7 @@ def main() -> None:
     import ultralytics
     import yaml
 
-    from tracker.config.schema import load_config
+    from tracker.config import load_config
     from tracker.models.reid import export_onnx
 
     mcfg = load_config(None, [f"detector.weights={args.weights}", f"reid.weights={args.reid}", *args.set])

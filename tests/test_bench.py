@@ -30,7 +30,7 @@ def test_multi_camera_bench_runs_camera_processes_through_the_hub(tmp_path, dev_
     does (a file that has ended is not a camera falling behind). No timing asserts: whether cameras keep up is a
     benchmark figure."""
     from tracker.bench.multi import _clip_frames, run_multi_camera_bench
-    from tracker.config.schema import load_config
+    from tracker.config import load_config
 
     clip = make_clip(dev_dir, tmp_path / "clip.mp4", 90)
     cfg = load_config(None, model_overrides)

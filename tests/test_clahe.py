@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import read_frames
 
-from tracker.config.schema import ClaheConfig
+from tracker.config import ClaheConfig
 from tracker.models.clahe import Clahe, mean_luma, should_equalise_detector_input
 
 DARK_GAMMA = 2.5  # the darkening used by benchmarks/clahe_study.py (mean L ~55: CLAHE does not help)

@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -5,14 +7,22 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracker.config.render import render_default_yaml
-from tracker.config.schema import (
+from tracker.config import (
     Config,
     ConfigError,
+    HubConfig,
+    KalmanConfig,
+    TrackerConfig,
     config_from_dict,
     config_to_dict,
+    describe_config,
     load_config,
+    render_default_yaml,
+    with_detector_threads_for,
 )
+from tracker.config.mapping import identity_params, kalman_params, tracker_params
+from tracker.core.params import KalmanParams, TrackerParams
+from tracker.identity.params import CameraLink, IdentityParams
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,8 +34,6 @@ def test_default_yaml_is_in_sync_with_the_code():
 
 
 def test_every_field_has_a_description():
-    from tracker.config.schema import describe_config
-
     missing = [key for key, _, help_text in describe_config() if not help_text]
     assert missing == []
 
@@ -81,6 +89,49 @@ def test_cameras_are_validated():
         config_from_dict({"cameras": [{"name": "bad name!", "source": "x"}]})
 
 
+@pytest.mark.parametrize("links, message", [
+    ([{"camera_a": "a", "camera_b": "a"}],
+     "hub.camera_links[0]: camera_a and camera_b must be two different camera names, got 'a' and 'a'"),
+    ([{"camera_a": "a"}], "hub.camera_links[0]: camera_a and camera_b must be two different camera names"),
+    ([{"camera_a": "a", "camera_b": "b"}, {"camera_a": "b", "camera_b": "a", "overlap": False}],
+     "hub.camera_links[1]: the pair b/a is listed twice"),
+])
+def test_camera_links_are_validated_when_loaded(links, message):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"hub": {"camera_links": links}})
+    assert message in str(err.value)
+
+
+def test_the_pure_layers_default_to_the_config_defaults():
+    """core and identity carry their own defaults; they must equal the config's (the documented ones)."""
+    assert kalman_params(KalmanConfig()) == KalmanParams()
+    assert tracker_params(TrackerConfig()) == TrackerParams()
+    assert identity_params(HubConfig()) == IdentityParams()
+
+
+def test_mapping_carries_every_value_and_the_link_default():
+    cfg = load_config(None, ["tracker.max_age_s=5", "tracker.output_box=detection", "kalman.std_weight_velocity=0.01",
+                             "hub.match_threshold=0.7", "hub.camera_normalization=none",
+                             "hub.default_camera_relation=disjoint", "hub.default_min_transition_s=3",
+                             "hub.camera_links=[{camera_a: a, camera_b: b, overlap: false}, "
+                             "{camera_a: a, camera_b: c, overlap: false, min_transition_s: 9}]"])
+    assert tracker_params(cfg.tracker).max_age_s == 5.0 and tracker_params(cfg.tracker).output_box == "detection"
+    assert kalman_params(cfg.kalman).velocity_std_per_height == 0.01
+    ident = identity_params(cfg.hub)
+    assert ident.match_threshold == 0.7 and ident.normalization.mode == "none"
+    assert ident.topology.default_relation == "disjoint" and ident.topology.default_min_transition_s == 3.0
+    assert ident.topology.links == (CameraLink("a", "b", False, None), CameraLink("a", "c", False, 9.0))
+
+
+def test_core_and_identity_load_no_config_yaml_or_io_libraries():
+    code = ("import sys, tracker.core.multi_tracker, tracker.core.protocols, tracker.identity; "
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('yaml', 'cv2', 'redis', 'torch', 'ultralytics', 'onnxruntime', 'openvino') "
+            "or m.startswith('tracker.config'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == ""
+
+
 _yaml_values = st.recursive(
     st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
@@ -103,8 +154,6 @@ def test_fuzz_loader_only_raises_config_error(data):
 
 
 def test_detector_threads_are_shared_out_between_local_cameras():
-    from tracker.config.schema import with_detector_threads_for
-
     cfg = load_config(None)
     assert cfg.detector.num_threads == 0
     assert with_detector_threads_for(cfg, 1, cpu_count=2) is cfg  # one camera: OpenVINO's default

@@ -10,7 +10,7 @@ import pytest
 from conftest import read_frames
 from scipy.optimize import linear_sum_assignment
 
-from tracker.config.schema import ConfigError, DetectorConfig
+from tracker.config import ConfigError, DetectorConfig
 from tracker.core.detections import Detections
 from tracker.core.protocols import Detector, StreamingDetector
 from tracker.models.detector import (

@@ -49,7 +49,7 @@ from tracker.bus.schema import (
     decode_frame,
     encode_frame,
 )
-from tracker.config.schema import load_config
+from tracker.config import load_config
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -17,7 +17,7 @@ import pytest
 
 from tracker.bus.publisher import TrackletPublisher
 from tracker.bus.schema import Keys, decode_box_point, decode_frame
-from tracker.config.schema import Config, load_config
+from tracker.config import Config, load_config
 from tracker.core.tracklet import TrackletUpdate
 from tracker.hub.consumer import Hub, HubLockedError
 

@@ -21,7 +21,7 @@ from tracker.bus.schema import (
     parse_track_member,
     track_member,
 )
-from tracker.config.schema import ConfigError, RedisConfig
+from tracker.config import ConfigError, RedisConfig
 
 JPEG = b"\xff\xd8\xff\xe0fake-but-tagged-jpeg"
 

@@ -13,7 +13,7 @@ import pytest
 
 from tracker.bus.connection import connect
 from tracker.bus.publisher import TrackletPublisher
-from tracker.config.schema import load_config
+from tracker.config import load_config
 from tracker.core.tracklet import TrackletUpdate
 from tracker.hub.consumer import Hub
 from tracker.hub.queries import local_to_global

@@ -8,12 +8,16 @@ import math
 import numpy as np
 import pytest
 
-from tracker.config.schema import CameraLinkConfig, ConfigError, HubConfig
-from tracker.identity.engine import (
+from tracker.config import CameraLinkConfig, HubConfig
+from tracker.config.mapping import identity_params
+from tracker.identity import (
     SAME_CAMERA_MIN_GAP_S,
+    CameraLink,
     CameraNormalizer,
     IdentityEngine,
+    NormalizationParams,
     Topology,
+    TopologyParams,
     l2_normalize,
 )
 
@@ -34,7 +38,7 @@ def noisy(base: np.ndarray, rng: np.random.Generator, scale: float = 0.15) -> np
 def engine(**overrides: object) -> IdentityEngine:
     cfg = HubConfig(**{"camera_normalization": "none", "match_threshold": 0.6, **overrides})
     counter = itertools.count(1)
-    return IdentityEngine(cfg, lambda: next(counter))
+    return IdentityEngine(identity_params(cfg), lambda: next(counter))
 
 
 def feed(eng: IdentityEngine, camera: str, frames: range, tracks: dict[int, np.ndarray], rng: np.random.Generator,
@@ -62,24 +66,26 @@ def test_topology_defaults_allow_overlap_but_not_two_tracks_in_one_camera():
 
 
 def test_topology_links_and_disjoint_default():
-    topo = Topology("disjoint", 4.0, [("a", "b", True, 0.0), ("a", "c", False, 10.0)])
+    topo = Topology(TopologyParams("disjoint", 4.0, (CameraLink("a", "b", True), CameraLink("a", "c", False, 10.0),
+                                                     CameraLink("c", "d", False))))
     assert topo.min_gap_s("b", "a") == -math.inf
     assert topo.min_gap_s("c", "a") == 10.0
     assert topo.min_gap_s("b", "c") == 4.0
+    assert topo.min_gap_s("d", "c") == 4.0  # a disjoint link without its own transition time: the default
 
 
 @pytest.mark.parametrize("links, message", [
-    ([("a", "a", True, 0.0)], "two different camera names"),
-    ([("a", "b", True, 0.0), ("b", "a", False, 1.0)], "listed twice"),
+    ((CameraLink("a", "a"),), "camera link 0: camera_a and camera_b must be two different camera names"),
+    ((CameraLink("a", "b"), CameraLink("b", "a", False, 1.0)), "camera link 1: the pair b/a is listed twice"),
 ])
 def test_topology_errors_name_the_link(links, message):
-    with pytest.raises(ConfigError, match=message):
-        Topology("may_overlap", 0.0, links)
+    with pytest.raises(ValueError, match=message):
+        Topology(TopologyParams(links=links))
 
 
 def test_topology_from_config_uses_default_transition_for_disjoint_links():
     cfg = HubConfig(default_min_transition_s=7.0, camera_links=[CameraLinkConfig("a", "b", overlap=False)])
-    assert Topology.from_config(cfg).min_gap_s("a", "b") == 7.0
+    assert Topology(identity_params(cfg).topology).min_gap_s("a", "b") == 7.0
 
 
 # ------------------------------------------------------------------------------------------------ normaliser
@@ -87,7 +93,7 @@ def test_normalizer_removes_a_camera_bias():
     rng = np.random.default_rng(1)
     base = people(30, seed=2)
     bias = l2_normalize(rng.normal(size=(1, DIM)))[0] * 1.5
-    norm = CameraNormalizer("mean", prior_tracks=2, window_tracks=100)
+    norm = CameraNormalizer(NormalizationParams("mean", prior_tracks=2, window_tracks=100))
     for i in range(20):
         norm.vote("a", i, base[i])
         norm.vote("b", i, l2_normalize((base[i] + bias)[None])[0])
@@ -99,19 +105,19 @@ def test_normalizer_removes_a_camera_bias():
 
 def test_normalizer_shrinks_with_few_tracks_and_none_mode_is_identity():
     x = people(1)[0]
-    norm = CameraNormalizer("mean", prior_tracks=5)
+    norm = CameraNormalizer(NormalizationParams("mean", prior_tracks=5))
     norm.vote("a", 1, x)
     off = norm.offset("a")
     assert off is not None and np.linalg.norm(off) < 0.5  # one track: mostly not subtracted
     assert norm.normalize("a", x[None])[0] @ x > 0.5  # the lone person is not erased
-    none = CameraNormalizer("none")
+    none = CameraNormalizer(NormalizationParams("none"))
     none.vote("a", 1, x)
     assert none.offset("a") is None
     np.testing.assert_allclose(none.normalize("a", x[None])[0], x, atol=1e-6)
 
 
 def test_normalizer_vote_is_replaced_and_window_bounded():
-    norm = CameraNormalizer("mean", prior_tracks=1, window_tracks=3)
+    norm = CameraNormalizer(NormalizationParams("mean", prior_tracks=1, window_tracks=3))
     p = people(5)
     for i in range(5):
         norm.vote("a", i, p[i])

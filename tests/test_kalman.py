@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from tracker.config.schema import KalmanConfig
 from tracker.core.boxes import (
     iou_matrix,
     tlwh_to_xyxy,
@@ -10,6 +9,7 @@ from tracker.core.boxes import (
     xyxy_to_xyah,
 )
 from tracker.core.kalman import CHI2_95_4DOF, KalmanModel
+from tracker.core.params import KalmanParams
 
 
 def test_box_round_trips():
@@ -27,7 +27,7 @@ def test_iou_matrix_values():
 
 
 def test_constant_velocity_is_learned():
-    kf = KalmanModel(KalmanConfig())
+    kf = KalmanModel(KalmanParams())
     mean, cov = kf.initiate(np.array([100.0, 200.0, 0.4, 80.0]))
     for step in range(1, 15):
         mean, cov = kf.predict(mean, cov)

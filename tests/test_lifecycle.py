@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from tracker.config.schema import TrackerConfig
 from tracker.core.detections import Detections
 from tracker.core.multi_tracker import MultiObjectTracker
+from tracker.core.params import TrackerParams
 
 
 def _dets(boxes, scores=None, feats=None):
@@ -25,7 +25,7 @@ def _walker(frame, x0=100.0, vx=4.0):
 
 
 def test_tentative_then_confirmed_with_backfill():
-    trk = MultiObjectTracker(TrackerConfig(n_init_frames=3), fps=10)
+    trk = MultiObjectTracker(TrackerParams(n_init_frames=3), fps=10)
     step1 = trk.update(_dets([_walker(1)]), 1)
     step2 = trk.update(_dets([_walker(2)]), 2)
     assert step1.outputs == [] and step2.outputs == []
@@ -35,14 +35,14 @@ def test_tentative_then_confirmed_with_backfill():
 
 
 def test_tentative_track_dies_on_first_miss():
-    trk = MultiObjectTracker(TrackerConfig(n_init_frames=3), fps=10)
+    trk = MultiObjectTracker(TrackerParams(n_init_frames=3), fps=10)
     trk.update(_dets([_walker(1)]), 1)
     trk.update(Detections.empty(), 2)
     assert trk.tracks == []
 
 
 def test_confirmed_track_survives_gap_then_deleted_after_max_age():
-    trk = MultiObjectTracker(TrackerConfig(n_init_frames=2, max_age_s=0.5), fps=10)  # 5 frames
+    trk = MultiObjectTracker(TrackerParams(n_init_frames=2, max_age_s=0.5), fps=10)  # 5 frames
     for f in range(1, 4):
         trk.update(_dets([_walker(f)]), f)
     for f in range(4, 8):  # 4 missed frames < max age
@@ -56,7 +56,7 @@ def test_confirmed_track_survives_gap_then_deleted_after_max_age():
 
 
 def test_low_score_detection_extends_track_but_never_starts_one():
-    cfg = TrackerConfig(n_init_frames=2, high_score_threshold=0.5, new_track_score_threshold=0.6)
+    cfg = TrackerParams(n_init_frames=2, high_score_threshold=0.5, new_track_score_threshold=0.6)
     trk = MultiObjectTracker(cfg, fps=10)
     trk.update(_dets([_walker(1)]), 1)
     trk.update(_dets([_walker(2)]), 2)
@@ -67,7 +67,7 @@ def test_low_score_detection_extends_track_but_never_starts_one():
 
 def test_appearance_keeps_identities_through_a_crossing():
     """Two people swap places during a 3-frame occlusion; appearance sends each back to its own track."""
-    cfg = TrackerConfig(n_init_frames=2, appearance_weight=0.9, max_cosine_distance=0.3)
+    cfg = TrackerParams(n_init_frames=2, appearance_weight=0.9, max_cosine_distance=0.3)
     trk = MultiObjectTracker(cfg, fps=10)
     fa, fb = _unit([1, 0, 0, 0]), _unit([0, 1, 0, 0])
     for f in range(1, 6):
@@ -85,7 +85,7 @@ def test_appearance_keeps_identities_through_a_crossing():
 def test_different_appearance_is_not_matched_on_motion_alone():
     """Someone else stepping into a person's predicted box does not take over the track, in any pass (when the
     caller does not mark the continuation unambiguous)."""
-    cfg = TrackerConfig(n_init_frames=1, max_cosine_distance=0.3)
+    cfg = TrackerParams(n_init_frames=1, max_cosine_distance=0.3)
     trk = MultiObjectTracker(cfg, fps=10)
     trk.update(_dets([_walker(1)], feats=[_unit([1, 0, 0])]), 1)
     trk.update(_dets([_walker(2)], feats=[_unit([1, 0, 0])]), 2)
@@ -97,7 +97,7 @@ def test_different_appearance_is_not_matched_on_motion_alone():
 def test_unambiguous_continuation_is_matched_on_motion_whatever_its_embedding():
     """A lone walker's refresh embedding that comes out unlike the track (noise, a dark camera) updates the track
     but cannot split it: the detection continues the one track near it (tracker.trust_unambiguous_motion)."""
-    cfg = TrackerConfig(n_init_frames=1, max_cosine_distance=0.3)
+    cfg = TrackerParams(n_init_frames=1, max_cosine_distance=0.3)
     trk = MultiObjectTracker(cfg, fps=10)
     trk.update(_dets([_walker(1)], feats=[_unit([1, 0, 0])]), 1)
     trk.update(_dets([_walker(2)], feats=[_unit([1, 0, 0])]), 2)
@@ -111,7 +111,7 @@ def test_unambiguous_continuation_is_matched_on_motion_whatever_its_embedding():
 
 
 def test_unambiguous_means_one_track_one_detection_nobody_near():
-    cfg = TrackerConfig(n_init_frames=1)
+    cfg = TrackerParams(n_init_frames=1)
     trk = MultiObjectTracker(cfg, fps=10)
     trk.update(_dets([_walker(1), [600, 100, 640, 200]]), 1)
     trk.predict()
@@ -122,7 +122,7 @@ def test_unambiguous_means_one_track_one_detection_nobody_near():
 
 
 def test_iou_pass_without_appearance_gate_is_deepsort_behaviour():
-    cfg = TrackerConfig(n_init_frames=1, max_cosine_distance=0.3, iou_pass_appearance_gate=False)
+    cfg = TrackerParams(n_init_frames=1, max_cosine_distance=0.3, iou_pass_appearance_gate=False)
     trk = MultiObjectTracker(cfg, fps=10)
     trk.update(_dets([_walker(1)], feats=[_unit([1, 0, 0])]), 1)
     trk.update(_dets([_walker(2)], feats=[_unit([1, 0, 0])]), 2)
@@ -131,7 +131,7 @@ def test_iou_pass_without_appearance_gate_is_deepsort_behaviour():
 
 
 def test_occluded_detection_does_not_update_appearance():
-    cfg = TrackerConfig(n_init_frames=1, appearance_update_max_iou=0.3)
+    cfg = TrackerParams(n_init_frames=1, appearance_update_max_iou=0.3)
     trk = MultiObjectTracker(cfg, fps=10)
     fa = _unit([1, 0, 0])
     trk.update(_dets([_walker(1)], feats=[fa]), 1)
@@ -143,7 +143,7 @@ def test_occluded_detection_does_not_update_appearance():
 
 
 def test_memory_is_bounded():
-    cfg = TrackerConfig(n_init_frames=1, gallery_size=5, max_history=7)
+    cfg = TrackerParams(n_init_frames=1, gallery_size=5, max_history=7)
     trk = MultiObjectTracker(cfg, fps=10)
     for f in range(1, 50):
         trk.update(_dets([_walker(f, vx=1)], feats=[_unit([1, 0.01 * f, 0])]), f)
@@ -152,7 +152,7 @@ def test_memory_is_bounded():
 
 
 def test_reid_on_demand_skips_only_unambiguous_detections():
-    cfg = TrackerConfig(n_init_frames=1)
+    cfg = TrackerParams(n_init_frames=1)
     trk = MultiObjectTracker(cfg, fps=10)
     f1 = _unit([1, 0, 0])
     far = [600, 100, 640, 200]
@@ -170,7 +170,7 @@ def test_reid_on_demand_skips_only_unambiguous_detections():
 
 
 def test_reid_on_demand_refreshes_features_periodically():
-    cfg = TrackerConfig(n_init_frames=1)
+    cfg = TrackerParams(n_init_frames=1)
     trk = MultiObjectTracker(cfg, fps=10)
     trk.update(_dets([_walker(1)], feats=[_unit([1, 0, 0])]), 1)
     needs = []
@@ -190,7 +190,7 @@ def test_batched_kalman_leaves_each_track_where_filterpy_would():
     from tracker.core.kalman import KalmanModel
 
     rng = np.random.default_rng(3)
-    trk = MultiObjectTracker(TrackerConfig(n_init_frames=2), fps=10)
+    trk = MultiObjectTracker(TrackerParams(n_init_frames=2), fps=10)
     starts = [(100.0, 4.0), (300.0, -3.0), (500.0, 2.0)]
     for f in range(1, 25):
         boxes = [np.array(_walker(f, x0, vx)) + rng.normal(0, 1.5, 4) for x0, vx in starts if f % 7 or x0 != 300.0]

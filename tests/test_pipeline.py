@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from streams.factory import open_source
-from tracker.config.schema import DetectorConfig, load_config
+from tracker.config import DetectorConfig, load_config
 from tracker.models.detector import UltralyticsDetector
 from tracker.models.factory import build_models
 from tracker.pipeline.camera import CameraPipeline

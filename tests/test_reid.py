@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.config.schema import ConfigError, ReidConfig
+from tracker.config import ConfigError, ReidConfig
 from tracker.core.protocols import Embedder
 from tracker.models.reid import (
     build_reid_embedder,
@@ -123,7 +123,7 @@ def test_batching_does_not_change_features(reid_weights: Path, reid_cache_dir: P
 
 
 def test_crop_transform_is_applied_per_crop(reid_weights: Path, reid_cache_dir: Path, samples: list) -> None:
-    from tracker.config.schema import ClaheConfig
+    from tracker.config import ClaheConfig
     from tracker.models.clahe import Clahe
 
     image, xyxy, _ = samples[2]

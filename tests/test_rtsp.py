@@ -17,7 +17,7 @@ import pytest
 from rtsp_server import RtspServer, free_port, gst_rtsp_unavailable
 
 from streams import Frame, LiveSource, SourceError, open_source
-from tracker.config.schema import SourceConfig
+from tracker.config import SourceConfig
 
 _UNAVAILABLE = gst_rtsp_unavailable()
 pytestmark = [pytest.mark.skipif(bool(_UNAVAILABLE), reason=_UNAVAILABLE or "gst-rtsp-server available"),

@@ -26,7 +26,7 @@ from streams import (
 from streams.backoff import backoff_delay_s
 from streams.latest_slot import LatestSlot
 from streams.live import ffmpeg_capture_options, validate_stream_url
-from tracker.config.schema import SourceConfig
+from tracker.config import SourceConfig
 
 DEV = Path(__file__).parents[1].parent / "shared" / "data" / "pets-s2l1-dev"
 CAM = DEV / "full" / "cam1"

@@ -29,7 +29,7 @@ from live_helpers import (
 from redis_server import RedisServer, wait_until
 from rtsp_server import RtspServer, gst_rtsp_unavailable
 
-from tracker.config.schema import ConfigError, load_config
+from tracker.config import ConfigError, load_config
 from tracker.service.supervisor import child_specs, metrics_port_for
 
 pytestmark = pytest.mark.timeout(240)

@@ -22,7 +22,7 @@ from tracker.bus.heartbeat import (
     write_heartbeat,
 )
 from tracker.bus.outbox import Outbox, parse_stream_id
-from tracker.config.schema import ConfigError, load_config
+from tracker.config import ConfigError, load_config
 from tracker.service.worker import EXIT_FATAL, EXIT_OK, _frames, expand_env, run_worker
 
 pytestmark = pytest.mark.timeout(120)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tracker.config.schema import DetectorConfig
+from tracker.config import DetectorConfig
 from tracker.models.detector import UltralyticsDetector
 from tracker.models.yolo_ir import IrReshapeError, anchor_points, reshape_yolo_ir
 

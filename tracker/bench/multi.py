@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tracker.config.schema import Config, ConfigError, with_detector_threads_for
+from tracker.config import Config, ConfigError, with_detector_threads_for
 
 __all__ = ["MultiCameraBench", "run_multi_camera_bench"]
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from streams.base import Frame
-from tracker.config.schema import Config
+from tracker.config import Config
 from tracker.core.detections import Detections
 from tracker.core.protocols import Detector, PendingDetections, StreamingDetector
 

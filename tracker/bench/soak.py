@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from streams.base import Frame, SourceError
-from tracker.config.schema import Config
+from tracker.config import Config
 
 __all__ = ["SoakSample", "SoakReport", "run_soak", "current_rss_mb"]
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import redis
 
 from streams.redact import redact
-from tracker.config.schema import ConfigError, RedisConfig
+from tracker.config import ConfigError, RedisConfig
 
 __all__ = ["RedisUnavailableError", "RedisHandle", "connect", "EMBEDDED_DB_FILENAME"]
 

@@ -17,7 +17,7 @@ import numpy as np
 import redis
 
 from tracker.bus.schema import FrameMessage, Keys, encode_frame, validate_camera_id
-from tracker.config.schema import Config
+from tracker.config import Config
 from tracker.core.tracklet import TrackletUpdate
 
 __all__ = ["TrackletPublisher", "make_thumbnail"]

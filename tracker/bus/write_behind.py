@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 
 from streams.redact import redact
 from tracker.bus.outbox import Outbox
-from tracker.config.schema import Config, ConfigError
+from tracker.config import Config, ConfigError
 
 __all__ = ["WriteBehindClient", "make_outbox"]
 

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from streams.base import SourceError
-    from tracker.config.schema import ConfigError
+    from tracker.config import ConfigError
     from tracker.telemetry.logs import setup_logging
 
     parser = build_parser()

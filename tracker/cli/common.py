@@ -7,7 +7,7 @@ import signal
 import threading
 from typing import Any, Callable
 
-from tracker.config.schema import Config, load_config
+from tracker.config import Config, load_config
 
 __all__ = ["add_config_args", "config_from_args", "install_stop_signals"]
 

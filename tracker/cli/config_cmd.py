@@ -6,7 +6,7 @@ import argparse
 
 import yaml
 
-from tracker.config.schema import config_to_dict, load_config
+from tracker.config import config_to_dict, load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -137,7 +137,7 @@ def _generate(url: str, overrides: list[str], cameras: int, people: int, fps: fl
     from tracker.bus.connection import connect
     from tracker.bus.publisher import TrackletPublisher
     from tracker.bus.schema import Keys
-    from tracker.config.schema import load_config
+    from tracker.config import load_config
 
     cfg = load_config(None, overrides)
     handle = connect(cfg.redis, url)

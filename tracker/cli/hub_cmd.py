@@ -20,7 +20,7 @@ import sys
 from typing import Any
 
 from tracker.cli.common import add_config_args, config_from_args, install_stop_signals
-from tracker.config.schema import Config
+from tracker.config import Config
 
 __all__ = ["register", "run", "add_redis_args", "open_redis"]
 

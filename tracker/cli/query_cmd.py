@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from tracker.cli.common import add_config_args, config_from_args
 from tracker.cli.hub_cmd import add_redis_args, open_redis
-from tracker.config.schema import Config
+from tracker.config import Config
 
 __all__ = ["register", "run"]
 

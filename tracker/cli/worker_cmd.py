@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracker.config.schema import ConfigError
+    from tracker.config import ConfigError
     from tracker.service.worker import run_worker
     from tracker.telemetry.logs import set_camera_id, setup_logging
 

@@ -17,7 +17,7 @@ import numpy as np
 from filterpy.kalman import predict as kf_predict
 from filterpy.kalman import update as kf_update
 
-from tracker.config.schema import KalmanConfig
+from tracker.core.params import KalmanParams
 
 __all__ = ["KalmanModel", "CHI2_95_4DOF", "clamp_height_velocity"]
 
@@ -50,10 +50,10 @@ def clamp_height_velocity(means: np.ndarray) -> np.ndarray:
 class KalmanModel:
     """Matrices and noise model; holds no track state."""
 
-    def __init__(self, cfg: KalmanConfig | None = None) -> None:
-        cfg = cfg or KalmanConfig()
-        self.std_pos = cfg.std_weight_position
-        self.std_vel = cfg.std_weight_velocity
+    def __init__(self, params: KalmanParams | None = None) -> None:
+        params = params or KalmanParams()
+        self.std_pos = params.position_std_per_height
+        self.std_vel = params.velocity_std_per_height
         self.F = np.eye(2 * _NDIM)
         for i in range(_NDIM):
             self.F[i, _NDIM + i] = _DT

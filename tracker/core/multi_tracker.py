@@ -12,22 +12,23 @@ Per frame (detections already carry Re-ID embeddings where computed):
 5. Unmatched tentative tracks are deleted, confirmed ones after ``max_age``; unmatched confident detections
    start tentative tracks, confirmed after ``n_init`` consecutive hits.
 
-No cv2, models or Redis here.
+No cv2, models, Redis or app config here: the tracker reads ``TrackerParams`` and ``KalmanParams``.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
-from tracker.config.schema import KalmanConfig, TrackerConfig
 from tracker.core.assignment import linear_assignment, matching_cascade
 from tracker.core.boxes import iou_matrix, xyah_to_xyxy, xyxy_to_xyah
 from tracker.core.costs import INFEASIBLE, cosine_distance, fuse_costs
 from tracker.core.detections import Detections
 from tracker.core.kalman import KalmanModel, clamp_height_velocity
+from tracker.core.params import KalmanParams, TrackerParams
 from tracker.core.track import BoxRecord, Track, smooth_features
 
 __all__ = ["MultiObjectTracker", "TrackOutput", "TrackerStep"]
@@ -60,21 +61,46 @@ class TrackerStep:
     deleted_ids: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _FrameInputs:
+    """One frame's detections as every association pass reads them (T tracks, N detections, D feature length).
+
+    feats: (N, D) embeddings or None; det_xyah: (N, 4); det_xyxy: (N, 4) float64; confidence: N scores;
+    high / low: indices of detections at or above / below ``high_score_threshold``; track_iou: (T, N) IoU of each
+    track's predicted box with each detection; overlap: (N,) largest IoU of each detection with another one;
+    app: (T, N) cosine distances (NaN: no appearance evidence) or None; appearance_ok: N flags, the detection is
+    not occluded (may update appearance); has_feature: N flags, the detection has a non-zero embedding (empty
+    without embeddings).
+    """
+
+    feats: np.ndarray | None
+    det_xyah: np.ndarray
+    det_xyxy: np.ndarray
+    confidence: list[float]
+    high: list[int]
+    low: list[int]
+    track_iou: np.ndarray
+    overlap: np.ndarray
+    app: np.ndarray | None
+    appearance_ok: list[bool]
+    has_feature: list[bool]
+
+
 class MultiObjectTracker:
     """Tracks people in one camera.
 
     Args:
-        cfg: tracker tunables. kalman_cfg: Kalman noise model. fps: the camera's frame rate (turns
-        ``max_age_s`` into frames).
+        params: association and lifecycle tunables. kalman: Kalman noise model (DeepSORT's when None). fps: the
+        camera's frame rate (turns ``max_age_s`` into frames).
     """
 
-    def __init__(self, cfg: TrackerConfig, kalman_cfg: KalmanConfig | None = None, fps: float = 25.0) -> None:
+    def __init__(self, params: TrackerParams, kalman: KalmanParams | None = None, fps: float = 25.0) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be > 0, got {fps}")
-        self.cfg = cfg
-        self.kf = KalmanModel(kalman_cfg)
+        self.params = params
+        self.kf = KalmanModel(kalman)
         self.fps = fps
-        self.max_age_frames = max(1, int(round(cfg.max_age_s * fps)))
+        self.max_age_frames = max(1, int(round(params.max_age_s * fps)))
         self.tracks: list[Track] = []
         self._next_id = 1
         self._predicted = False
@@ -156,126 +182,183 @@ class MultiObjectTracker:
         """Advance one frame. detections: this frame's (N) detections (embeddings optional). unambiguous: (N,)
         from ``unambiguous_tracks`` (this frame, after ``predict``): those continuations are matched on motion
         alone, so a noisy embedding (one taken to refresh the track's appearance) cannot veto them."""
-        cfg = self.cfg
         self.predict()
         self._predicted = False
+        frame = self._frame_inputs(detections, unambiguous)
+        matches, unmatched_high = self._associate(frame)
+        step = TrackerStep()
+        step.backfill = self._correct_matched(matches, frame, frame_index)
+        self._update_appearances(matches, frame)
+        self._mark_missed({k for k, _ in matches})
+        new = self._start_tracks(unmatched_high, {d for _, d in matches}, frame, frame_index)
+        det_of_track = self._detection_of_track(matches, new)
+        step.deleted_ids = self._remove_deleted()
+        step.outputs = self._outputs(det_of_track, frame)
+        return step
 
+    # -- update's passes, in order -------------------------------------------------------------------------
+    def _frame_inputs(self, detections: Detections, unambiguous: np.ndarray | None) -> _FrameInputs:
+        """This frame's per-detection values, computed once and read by every pass."""
+        p = self.params
         feats = detections.embeddings if detections.has_embeddings else None
-        det_xyah = xyxy_to_xyah(detections.xyxy)  # (N, 4)
         track_iou, overlap = self._frame_geometry(detections.xyxy)
         confidence = detections.confidence.tolist()
-        high = [d for d, c in enumerate(confidence) if c >= cfg.high_score_threshold]
-        low = [d for d, c in enumerate(confidence) if c < cfg.high_score_threshold]
-        # (T, N) cosine distances of every track's appearance to every detection's feature (NaN where missing)
+        high = [d for d, c in enumerate(confidence) if c >= p.high_score_threshold]
+        low = [d for d, c in enumerate(confidence) if c < p.high_score_threshold]
         app = self._appearance_distances(feats) if feats is not None and high and self.tracks else None
         if app is not None and unambiguous is not None:
             trusted = np.flatnonzero(unambiguous >= 0)
             app[unambiguous[trusted], trusted] = np.nan  # NaN: no appearance evidence, as when not embedded
+        return _FrameInputs(
+            feats=feats, det_xyah=xyxy_to_xyah(detections.xyxy), det_xyxy=detections.xyxy.astype(np.float64),
+            confidence=confidence, high=high, low=low, track_iou=track_iou, overlap=overlap, app=app,
+            appearance_ok=cast(list[bool], (overlap <= p.appearance_update_max_iou).tolist()),
+            has_feature=cast(list[bool], feats.any(axis=1).tolist()) if feats is not None else [])
 
+    def _associate(self, f: _FrameInputs) -> tuple[list[tuple[int, int]], list[int]]:
+        """Passes 2-4 -> (track index, detection index) matches, and the high-score detections left unmatched."""
         confirmed = [k for k, t in enumerate(self.tracks) if t.is_confirmed]
         tentative = [k for k, t in enumerate(self.tracks) if t.is_tentative]
-
-        # 2. appearance + motion for confirmed tracks
-        matches: list[tuple[int, int]] = []
-        unmatched_confirmed = confirmed
-        unmatched_high = high
-        if confirmed and high:
-            cost = self._fused_cost(confirmed, det_xyah, high, track_iou, app)
-            if cfg.matching_cascade:
-                ages = [self.tracks[k].time_since_update for k in confirmed]
-                m, um_r, um_c = matching_cascade(cost, INFEASIBLE - 1, ages, self.max_age_frames)
-            else:
-                m, um_r, um_c = linear_assignment(cost, INFEASIBLE - 1)
-            matches += [(confirmed[r], high[c]) for r, c in m]
-            unmatched_confirmed = [confirmed[r] for r in um_r]
-            unmatched_high = [high[c] for c in um_c]
-
-        # 3. IoU for tentative + just-missed confirmed tracks vs remaining high-score detections
-        recent = [k for k in unmatched_confirmed if self.tracks[k].time_since_update <= cfg.iou_max_missed_frames]
-        m, um_rows, unmatched_high = self._iou_match(tentative + recent, unmatched_high, cfg.max_iou_distance,
-                                                     track_iou, app)
+        matches, unmatched_confirmed, unmatched_high = self._match_confirmed(confirmed, f)
+        m, unmatched_high = self._match_iou(tentative, unmatched_confirmed, unmatched_high, f)
         matches += m
-        matched_now = {a for a, _ in m}
+        matched_now = {k for k, _ in m}
         unmatched_confirmed = [k for k in unmatched_confirmed if k not in matched_now]
+        matches += self._match_low_score(unmatched_confirmed, f)
+        return matches, unmatched_high
 
-        # 4. ByteTrack's second pass: just-missed confirmed tracks vs low-score detections
-        recent = [k for k in unmatched_confirmed if self.tracks[k].time_since_update <= cfg.iou_max_missed_frames]
-        m, _, _ = self._iou_match(recent, low, cfg.low_score_max_iou_distance, track_iou)
-        matches += m
+    def _match_confirmed(self, confirmed: list[int],
+                         f: _FrameInputs) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        """Pass 2: appearance + motion for confirmed tracks x high-score detections -> (matches, unmatched
+        confirmed tracks, unmatched high-score detections)."""
+        high = f.high
+        if not confirmed or not high:
+            return [], confirmed, high
+        cost = self._fused_cost(confirmed, f.det_xyah, high, f.track_iou, f.app)
+        if self.params.matching_cascade:
+            ages = [self.tracks[k].time_since_update for k in confirmed]
+            m, um_r, um_c = matching_cascade(cost, INFEASIBLE - 1, ages, self.max_age_frames)
+        else:
+            m, um_r, um_c = linear_assignment(cost, INFEASIBLE - 1)
+        return [(confirmed[r], high[c]) for r, c in m], [confirmed[r] for r in um_r], [high[c] for c in um_c]
 
-        # apply matches: one batched Kalman correction for every matched track
-        step = TrackerStep()
-        matched_tracks = set()
-        # per-detection values as Python lists / float64 rows, read once instead of per track
-        det_xyxy = detections.xyxy.astype(np.float64)
-        appearance_ok = (overlap <= cfg.appearance_update_max_iou).tolist()
-        has_feature = feats.any(axis=1).tolist() if feats is not None else []
-        if matches:
-            rows = [k for k, _ in matches]
-            cols = [d for _, d in matches]
-            means, covs = self.kf.update_batch(self._pred_means[rows], self._pred_covs[rows], det_xyah[cols],
-                                               self._innovation_inv()[rows])
-            boxes = xyah_to_xyxy(means[:, :4])
-            for (k, d), mean, cov, box in zip(matches, means, covs, boxes):
-                t = self.tracks[k]
-                feat = feats[d] if feats is not None else None
-                became_confirmed = t.set_update(mean, cov, det_xyxy[d], confidence[d], feat, frame_index,
-                                                False, box)
-                matched_tracks.add(k)
-                if became_confirmed:
-                    t.track_id = self._next_id
-                    self._next_id += 1
-                    step.backfill += [(t.track_id, rec) for rec in list(t.history)[:-1]]
-            if feats is not None:  # appearance: one EMA for every matched track that takes this frame's feature
-                take = [(self.tracks[k], d) for k, d in matches if appearance_ok[d] and has_feature[d]]
-                ema = [(t, d) for t, d in take if t.feature is not None]
-                if ema:
-                    smoothed = smooth_features(np.array([t.feature for t, _ in ema]), feats[[d for _, d in ema]],
-                                               cfg.ema_alpha)
-                    for (t, d), f in zip(ema, smoothed):
-                        t.take_feature(feats[d], f)
-                for t, d in take:
-                    if t.feature is None:
-                        t.take_feature(feats[d], None)
+    def _match_iou(self, tentative: list[int], unmatched_confirmed: list[int], unmatched_high: list[int],
+                   f: _FrameInputs) -> tuple[list[tuple[int, int]], list[int]]:
+        """Pass 3: IoU for tentative + just-missed confirmed tracks x remaining high-score detections -> (matches,
+        high-score detections still unmatched)."""
+        recent = self._recently_seen(unmatched_confirmed)
+        m, _, unmatched_high = self._iou_match(tentative + recent, unmatched_high, self.params.max_iou_distance,
+                                               f.track_iou, f.app)
+        return m, unmatched_high
+
+    def _match_low_score(self, unmatched_confirmed: list[int], f: _FrameInputs) -> list[tuple[int, int]]:
+        """Pass 4 (ByteTrack's second pass): just-missed confirmed tracks x low-score detections, on IoU."""
+        recent = self._recently_seen(unmatched_confirmed)
+        m, _, _ = self._iou_match(recent, f.low, self.params.low_score_max_iou_distance, f.track_iou)
+        return m
+
+    def _recently_seen(self, rows: list[int]) -> list[int]:
+        """The tracks of ``rows`` missed for at most ``iou_max_missed_frames`` frames (IoU passes may take them)."""
+        return [k for k in rows if self.tracks[k].time_since_update <= self.params.iou_max_missed_frames]
+
+    def _correct_matched(self, matches: list[tuple[int, int]], f: _FrameInputs,
+                         frame_index: int) -> list[tuple[int, BoxRecord]]:
+        """One batched Kalman correction for every matched track; tracks confirmed now get their id. Returns the
+        (track_id, record) boxes the newly confirmed tracks had while tentative."""
+        backfill: list[tuple[int, BoxRecord]] = []
+        if not matches:
+            return backfill
+        rows = [k for k, _ in matches]
+        cols = [d for _, d in matches]
+        means, covs = self.kf.update_batch(self._pred_means[rows], self._pred_covs[rows], f.det_xyah[cols],
+                                           self._innovation_inv()[rows])
+        boxes = xyah_to_xyxy(means[:, :4])
+        feats = f.feats
+        for (k, d), mean, cov, box in zip(matches, means, covs, boxes):
+            t = self.tracks[k]
+            feat = feats[d] if feats is not None else None
+            if t.set_update(mean, cov, f.det_xyxy[d], f.confidence[d], feat, frame_index, False, box):
+                t.track_id = self._take_id()
+                backfill += [(t.track_id, rec) for rec in list(t.history)[:-1]]
+        return backfill
+
+    def _update_appearances(self, matches: list[tuple[int, int]], f: _FrameInputs) -> None:
+        """One appearance EMA for every matched track that takes this frame's feature (its detection has one and
+        is not occluded); a track's first feature is taken as is."""
+        feats = f.feats
+        if not matches or feats is None:
+            return
+        take = [(self.tracks[k], d) for k, d in matches if f.appearance_ok[d] and f.has_feature[d]]
+        ema = [(t, d) for t, d in take if t.feature is not None]
+        if ema:
+            smoothed = smooth_features(np.array([t.feature for t, _ in ema]), feats[[d for _, d in ema]],
+                                       self.params.ema_alpha)
+            for (t, d), s in zip(ema, smoothed):
+                t.take_feature(feats[d], s)
+        for t, d in take:
+            if t.feature is None:
+                t.take_feature(feats[d], None)
+
+    def _mark_missed(self, matched: set[int]) -> None:
+        """Pass 5, lifecycle: every track not in ``matched`` missed this frame (tentative ones die now)."""
         for k, t in enumerate(self.tracks):
-            if k not in matched_tracks:
+            if k not in matched:
                 t.mark_missed()
 
-        # 5. new tracks
-        used = {d for _, d in matches}
+    def _start_tracks(self, unmatched_high: list[int], used: set[int], f: _FrameInputs,
+                      frame_index: int) -> list[int]:
+        """Pass 5, births: each unmatched detection confident enough starts a (tentative) track, appended to
+        ``self.tracks``. Returns those detections' indices, in track order."""
+        p = self.params
         new: list[int] = []
         for d in unmatched_high:
-            if d in used or confidence[d] < cfg.new_track_score_threshold:
+            if d in used or f.confidence[d] < p.new_track_score_threshold:
                 continue
-            mean, cov = self.kf.initiate(det_xyah[d])
-            feat = feats[d] if feats is not None and appearance_ok[d] else None
-            track = Track(mean, cov, det_xyxy[d], confidence[d], feat, frame_index, cfg.n_init_frames,
-                          self.max_age_frames, cfg.ema_alpha, cfg.gallery_size, cfg.max_history)
+            mean, cov = self.kf.initiate(f.det_xyah[d])
+            feat = f.feats[d] if f.feats is not None and f.appearance_ok[d] else None
+            track = Track(mean, cov, f.det_xyxy[d], f.confidence[d], feat, frame_index, p.n_init_frames,
+                          self.max_age_frames, p.ema_alpha, p.gallery_size, p.max_history)
             if track.is_confirmed:  # n_init_frames == 1
-                track.track_id = self._next_id
-                self._next_id += 1
+                track.track_id = self._take_id()
             self.tracks.append(track)
             new.append(d)
+        return new
 
+    def _detection_of_track(self, matches: list[tuple[int, int]], new: list[int]) -> dict[int, int]:
+        """id(track) -> its detection in this frame, for matched and new tracks (before deleted ones leave)."""
         det_of_track = {id(self.tracks[k]): d for k, d in matches}
         det_of_track.update({id(t): d for t, d in zip(self.tracks[len(self.tracks) - len(new):], new)})
-        step.deleted_ids = [t.track_id for t in self.tracks if t.is_deleted and t.track_id]
+        return det_of_track
+
+    def _remove_deleted(self) -> list[int]:
+        """Drop deleted tracks; returns the ids of those that had been confirmed."""
+        deleted_ids = [t.track_id for t in self.tracks if t.is_deleted and t.track_id]
         self.tracks = [t for t in self.tracks if not t.is_deleted]
         self._geometry = None
+        return deleted_ids
 
-        overlap_list = overlap.tolist()
+    def _outputs(self, det_of_track: dict[int, int], f: _FrameInputs) -> list[TrackOutput]:
+        """The confirmed tracks updated in this frame, in track order."""
+        outputs: list[TrackOutput] = []
+        overlap_list = f.overlap.tolist()
         for t in self.tracks:
             if not t.is_confirmed or t.time_since_update != 0:
                 continue
-            box = t.last_xyxy if cfg.output_box == "detection" else t.predicted_xyxy()
+            box = t.last_xyxy if self.params.output_box == "detection" else t.predicted_xyxy()
             d = det_of_track.get(id(t))
             emb = t.last_embedding  # this frame's feature of its detection d, or None
-            if emb is not None and not (has_feature[d] if d is not None else emb.any()):
+            if emb is not None and not (f.has_feature[d] if d is not None else emb.any()):
                 emb = None
-            step.outputs.append(TrackOutput(
+            outputs.append(TrackOutput(
                 track_id=t.track_id, xyxy=np.asarray(box, dtype=np.float64), confidence=t.last_confidence,
                 embedding=emb, overlap_iou=overlap_list[d] if d is not None else 0.0))
-        return step
+        return outputs
+
+    def _take_id(self) -> int:
+        """The next per-camera track id (ids start at 1 and are never reused)."""
+        track_id = self._next_id
+        self._next_id += 1
+        return track_id
 
     # ------------------------------------------------------------------------------------------------------
     def _fused_cost(self, rows: list[int], det_xyah: np.ndarray, cols: list[int], track_iou: np.ndarray,
@@ -285,12 +368,12 @@ class MultiObjectTracker:
         det_xyah: (N, 4) this frame's boxes; track_iou: (T, N) IoU of every track with every detection; app:
         (T, N) cosine distances or None. Computed for all T x N pairs (a few whole-matrix operations), then cut.
         """
-        cfg = self.cfg
+        p = self.params
         gate = self.kf.gating_distances(self._pred_means, self._pred_covs, det_xyah,
-                                        self._innovation_inv()) <= cfg.gating_chi2
+                                        self._innovation_inv()) <= p.gating_chi2
         app_d = app if app is not None else np.full(track_iou.shape, np.nan)
-        cost = fuse_costs(1.0 - track_iou, app_d, gate, cfg.appearance_weight, cfg.max_cosine_distance,
-                          cfg.max_iou_distance)
+        cost = fuse_costs(1.0 - track_iou, app_d, gate, p.appearance_weight, p.max_cosine_distance,
+                          p.max_iou_distance)
         return cost[rows][:, cols]
 
     def _iou_match(self, rows: list[int], cols: list[int], max_iou_distance: float, track_iou: np.ndarray,
@@ -300,8 +383,8 @@ class MultiObjectTracker:
         if not rows or not cols:
             return [], rows, cols
         cost = 1.0 - track_iou[rows][:, cols]
-        if app is not None and self.cfg.iou_pass_appearance_gate:
-            cost[app[rows][:, cols] > self.cfg.max_cosine_distance] = INFEASIBLE  # NaN compares False
+        if app is not None and self.params.iou_pass_appearance_gate:
+            cost[app[rows][:, cols] > self.params.max_cosine_distance] = INFEASIBLE  # NaN compares False
         m, um_r, um_c = linear_assignment(cost, max_iou_distance)
         return [(rows[r], cols[c]) for r, c in m], [rows[r] for r in um_r], [cols[c] for c in um_c]
 

@@ -40,8 +40,9 @@ from tracker.bus.schema import (
     format_xyxy,
     track_member,
 )
-from tracker.config.schema import Config
-from tracker.identity.engine import IdentityEngine, IdentityEvent, CameraTrack
+from tracker.config import Config
+from tracker.config.mapping import identity_params
+from tracker.identity import CameraTrack, IdentityEngine, IdentityEvent
 
 __all__ = ["Hub", "HubLockedError", "HubLockLostError", "HubStats"]
 
@@ -130,7 +131,7 @@ class Hub:
 
     # ------------------------------------------------------------------------------------------------ state
     def _reset_state(self) -> None:
-        self.engine = IdentityEngine(self.hcfg, self._allocate_gid)
+        self.engine = IdentityEngine(identity_params(self.hcfg), self._allocate_gid)
         self._streams: dict[str, str] = {}          # stream key -> camera
         self._last_applied: dict[str, tuple[int, int]] = {}
         self._backlog: list[tuple[str, bytes, dict[bytes, bytes] | None]] = []

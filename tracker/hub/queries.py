@@ -1,6 +1,6 @@
 """Read API over the hub's Redis key schema (v1): used by ``mctrack query`` and by replays.
 
-Every function takes a redis-py client and the full :class:`~tracker.config.schema.Config` (for the key prefix and the
+Every function takes a redis-py client and the full :class:`~tracker.config.Config` (for the key prefix and the
 hub's windows) and only reads, except :func:`export_mot` (writes files) and :func:`gallery_image` (returns
 pixels).
 """
@@ -25,7 +25,7 @@ from tracker.bus.schema import (
     parse_xyxy,
     validate_camera_id,
 )
-from tracker.config.schema import Config
+from tracker.config import Config
 
 __all__ = [
     "IdentitySummary",

@@ -24,7 +24,7 @@ from tracker.bus.heartbeat import (
     write_heartbeat,
 )
 from tracker.bus.write_behind import make_outbox
-from tracker.config.schema import Config
+from tracker.config import Config
 from tracker.telemetry.exit_codes import EXIT_ERROR, EXIT_OK
 from tracker.telemetry.logs import set_camera_id
 from tracker.telemetry.metrics import ProcessMetrics, Readiness, start_metrics

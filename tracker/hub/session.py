@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 
-from tracker.config.schema import Config, ConfigError
+from tracker.config import Config, ConfigError
 from tracker.core.tracklet import TrackletUpdate
 
 __all__ = ["HubSession"]

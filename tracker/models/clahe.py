@@ -11,7 +11,7 @@ import logging
 import cv2
 import numpy as np
 
-from tracker.config.schema import ClaheConfig
+from tracker.config import ClaheConfig
 
 __all__ = ["Clahe", "mean_luma", "should_equalise_detector_input", "LUMA_SAMPLE_WIDTH_PX"]
 

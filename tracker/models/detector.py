@@ -23,7 +23,7 @@ from typing import Any, cast
 import cv2
 import numpy as np
 
-from tracker.config.schema import ConfigError, DetectorConfig
+from tracker.config import ConfigError, DetectorConfig
 from tracker.core.detections import Detections
 from tracker.core.protocols import PendingDetections
 from tracker.models.yolo_ir import DETECT_STRIDES

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracker.config.schema import Config
+from tracker.config import Config
 
 __all__ = ["build_models"]
 

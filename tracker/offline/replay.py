@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from streams.base import Frame, FrameSource
-from tracker.config.schema import Config
+from tracker.config import Config
 from tracker.models.factory import build_models
 from tracker.offline.mot_sink import MotSink
 from tracker.pipeline.camera import (
@@ -54,7 +54,7 @@ def parse_camera_spec(text: str) -> CameraSpec:
     """``NAME=PATH`` -> CameraSpec; a bare path takes its parent folder's name (``.../cam1/video.mp4`` -> cam1)."""
     import re
 
-    from tracker.config.schema import ConfigError
+    from tracker.config import ConfigError
 
     if "=" in text and not text.split("=", 1)[0].startswith(("rtsp", "http")) and "://" not in text.split("=")[0]:
         name, source = text.split("=", 1)
@@ -94,7 +94,7 @@ def run_replay(cfg: Config, cameras: list[CameraSpec], out_dir: Path, *, use_hub
 
     names = [c.name for c in cameras]
     if len(set(names)) != len(names):
-        from tracker.config.schema import ConfigError
+        from tracker.config import ConfigError
 
         raise ConfigError(f"--camera names must be unique, got {names}")
     out_dir = Path(out_dir)

@@ -19,7 +19,8 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import numpy as np
 
 from streams.base import Frame
-from tracker.config.schema import Config
+from tracker.config import Config
+from tracker.config.mapping import kalman_params, tracker_params
 from tracker.core.detections import Detections
 from tracker.core.multi_tracker import MultiObjectTracker
 from tracker.core.protocols import (
@@ -107,7 +108,7 @@ class CameraPipeline:
         self.detector = detector
         self.embedder = embedder if cfg.reid.enabled else None
         self.clahe = clahe if cfg.clahe.enabled else None
-        self.tracker = MultiObjectTracker(cfg.tracker, cfg.kalman, fps=fps)
+        self.tracker = MultiObjectTracker(tracker_params(cfg.tracker), kalman_params(cfg.kalman), fps=fps)
         self.reid_refresh_frames = reid_refresh_frames(cfg.reid.refresh_s, fps)
         self._dark: bool | None = None
         self._frames_since_luma_check = 0

@@ -40,7 +40,7 @@ from tracker.bus.heartbeat import (
     HeartbeatKeys,
     decode_record,
 )
-from tracker.config.schema import Config, ConfigError, with_detector_threads_for
+from tracker.config import Config, ConfigError, with_detector_threads_for
 from tracker.telemetry.metrics import MetricsServer, ProcessMetrics, Readiness
 
 __all__ = ["Supervisor", "ChildSpec", "child_specs", "metrics_port_for"]

@@ -33,7 +33,7 @@ from tracker.bus.heartbeat import (
 )
 from tracker.bus.outbox import Outbox
 from tracker.bus.write_behind import WriteBehindClient, make_outbox
-from tracker.config.schema import Config, ConfigError
+from tracker.config import Config, ConfigError
 from tracker.telemetry.exit_codes import EXIT_ERROR, EXIT_FATAL, EXIT_OK
 from tracker.telemetry.logs import set_camera_id
 from tracker.telemetry.metrics import (

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 if TYPE_CHECKING:
-    from tracker.config.schema import Config
+    from tracker.config import Config
 
 __all__ = ["ProcessMetrics", "MetricsServer", "METRIC_HELP", "LATENCY_BUCKETS_S", "Readiness"]
 

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tracker.config.schema import ReidConfig
+from tracker.config import ReidConfig
 from tracker.models.reid.export import (
     INPUT_NAME,
     OUTPUT_NAME,

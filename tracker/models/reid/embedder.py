@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from tracker.config.schema import ReidConfig
+from tracker.config import ReidConfig
 from tracker.models.reid.backends import FeatureRunner, build_runner
 from tracker.models.reid.preprocess import (
     CropTransform,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracker.config.schema import ConfigError, ReidConfig
+from tracker.config import ConfigError, ReidConfig
 from tracker.models.reid.weights import resolve_reid_weights, sha256_file
 
 __all__ = ["onnx_cache_path", "openvino_cache_path", "export_onnx", "export_openvino", "ONNX_OPSET",

@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from tracker.config.schema import ConfigError
+from tracker.config import ConfigError
 from tracker.models.reid.weights import load_state_dict
 
 __all__ = ["build_torch_reid_model", "CLASSIFIER_PREFIX"]

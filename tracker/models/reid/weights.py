@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tracker.config.schema import ConfigError, ReidConfig
+from tracker.config import ConfigError, ReidConfig
 
 __all__ = ["resolve_reid_weights", "sha256_file", "load_state_dict", "MODEL_ZOO_URLS"]
 

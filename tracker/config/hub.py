@@ -1,0 +1,137 @@
+"""The ``hub`` section: publishing, consuming, cross-camera identity assignment and retention (the identity
+engine's part is mapped onto tracker.identity's parameters by ``tracker.config.mapping``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from tracker.config.errors import ConfigError
+from tracker.config.fields import _f
+
+__all__ = ["CameraLinkConfig", "HubConfig"]
+
+
+@dataclass
+class CameraLinkConfig:
+    camera_a: str = _f("", "One camera of the pair (a camera name).")
+    camera_b: str = _f("", "The other camera of the pair.")
+    overlap: bool = _f(True, "true: the views may overlap, so one person can be in both cameras at once. false: "
+                       "disjoint views; a person needs at least min_transition_s to get from one to the other.")
+    min_transition_s: float = _f(0.0, "Disjoint pairs only: least time between leaving one camera and appearing "
+                                 "in the other.", lo=0.0, hi=86400.0)
+
+    def check(self, key: str) -> None:
+        if not self.camera_a or not self.camera_b or self.camera_a == self.camera_b:
+            raise ConfigError(f"{key}: camera_a and camera_b must be two different camera names, got "
+                              f"{self.camera_a!r} and {self.camera_b!r}")
+
+
+@dataclass
+class HubConfig:
+    # worker side: what is published
+    stream_maxlen: int = _f(3000, "Approximate length cap (XADD MAXLEN ~) of each camera's update stream, in frame "
+                            "messages (a few kB each): how long the hub may be down without losing updates (3000 "
+                            "= 5 min at 10 fps).", lo=10, hi=10_000_000)
+    embedding_every_s: float = _f(0.7, "Publish a track's Re-ID embedding on its first update, then at most this "
+                                  "often in camera time (or sooner when its quality improves, see "
+                                  "embedding_quality_gain): 5 frames at 7 fps, 18 at 25 fps. A track sends an "
+                                  "embedding only in frames where it has one (see reid.refresh_s).",
+                                  lo=0.0, hi=3600.0)
+    embedding_quality_gain: float = _f(0.15, "Also publish an embedding as soon as its quality beats the best one "
+                                       "published for the track by this much.", lo=0.0, hi=1.0)
+    heartbeat_interval_s: float = _f(1.0, "A camera with no confirmed tracks still publishes an empty frame this "
+                                     "often, so 'who is visible now' empties out.", lo=0.0, hi=3600.0,
+                                     lo_open=True)
+    thumbnails_per_track: int = _f(3, "JPEG thumbnails kept per track (for `mctrack query identity --gallery`); "
+                                   "0 = none.", lo=0, hi=100)
+    thumbnail_every_s: float = _f(3.0, "Camera time between two thumbnails of one track.", lo=0.0, hi=86400.0)
+    thumbnail_height_px: int = _f(64, "Thumbnail height (width follows the box's aspect ratio).", lo=8, hi=1024)
+    thumbnail_jpeg_quality: int = _f(80, "Thumbnail JPEG quality.", lo=1, hi=100)
+    # hub side: consuming
+    consumer_group: str = _f("hub", "Redis consumer group of the hub on every camera stream.")
+    consumer_name: str = _f("", "This hub's consumer name in the group (empty = <hostname>-<pid>).")
+    read_count: int = _f(256, "Most messages fetched per XREADGROUP call (one message = one camera frame).",
+                         lo=1, hi=100000)
+    block_ms: int = _f(200, "How long `mctrack hub` blocks waiting for new messages before housekeeping.",
+                       lo=1, hi=60000)
+    discover_interval_s: float = _f(2.0, "How often the hub looks for new camera streams.", lo=0.0, hi=3600.0,
+                                    lo_open=True)
+    lock_ttl_s: float = _f(10.0, "Leader lock lifetime: one hub per key prefix is active, a second one waits as a "
+                           "standby and takes over (claiming unacknowledged messages) when the lock expires.",
+                           lo=0.1, hi=3600.0)
+    # identity assignment
+    match_threshold: float = _f(0.4, "Least cosine similarity (after camera normalisation) between a track's mean "
+                                "embedding and an identity's prototype for the track to join that identity; "
+                                "below it the track gets a new global id. The default suits mean-centred OSNet "
+                                "features (different people rarely reach 0.3); raw cosines (camera_normalization: "
+                                "none) run higher, use about 0.75 there.", lo=-1.0, hi=1.0)
+    min_embedding_quality: float = _f(0.25, "Embeddings whose quality (detector confidence x visible fraction) is "
+                                      "below this count little (weight = quality) and do not count towards "
+                                      "min_embeddings.", lo=0.0, hi=1.0)
+    min_embeddings: int = _f(3, "Good embeddings a track needs before the hub assigns its global id (deferral).",
+                             lo=1, hi=1000)
+    max_defer_s: float = _f(2.0, "Decide anyway once a track is this old, with what it has.", lo=0.0,
+                            hi=3600.0)
+    correction_window_s: float = _f(4.0, "For this long after assignment a young track is re-checked as more "
+                                    "embeddings arrive, and moved when another identity fits clearly better.",
+                                    lo=0.0, hi=3600.0)
+    correction_margin: float = _f(0.05, "How much better (cosine) another identity must fit for a correction.",
+                                  lo=0.0, hi=2.0)
+    prototypes_per_camera: int = _f(8, "Identity gallery bound: most recent tracks per identity and camera whose "
+                                    "mean embeddings serve as prototypes.", lo=1, hi=1000)
+    camera_normalization: Literal["none", "mean"] = _f(
+        "mean", "Per-camera embedding normalisation before cosine: 'mean' subtracts the mean embedding of the "
+                "camera's recent tracks (removes that camera's lighting / colour bias), 'none' uses raw "
+                "embeddings.")
+    camera_norm_prior_tracks: int = _f(5, "Shrinkage of the camera mean: with n tracks it is (n * camera mean + "
+                                       "k * all-camera mean) / (n + k), and the subtraction is scaled by "
+                                       "N / (N + k) for N tracks in all cameras (k = this).", lo=1, hi=100000)
+    camera_norm_window_tracks: int = _f(200, "Each camera's mean is over its most recent tracks (one vote per "
+                                        "track), at most this many.", lo=1, hi=1_000_000)
+    default_camera_relation: Literal["may_overlap", "disjoint"] = _f(
+        "may_overlap", "Camera pairs not listed in camera_links: 'may_overlap' allows one person in both at "
+                       "once; 'disjoint' needs default_min_transition_s between them.")
+    default_min_transition_s: float = _f(0.0, "Least transition time for disjoint pairs without their own "
+                                         "min_transition_s.", lo=0.0, hi=86400.0)
+    camera_links: list[CameraLinkConfig] = _f(None, "Known camera pairs: overlap or least transition time "
+                                              "(list of {camera_a, camera_b, overlap, min_transition_s}).",
+                                              factory=list)
+    # lifecycle and retention
+    track_timeout_s: float = _f(5.0, "A track not updated for this long (camera time) has ended (keep it >= "
+                                "tracker.max_age_s).", lo=0.0, hi=86400.0, lo_open=True)
+    visible_window_s: float = _f(1.0, "'Who is in camera X now': tracks updated within this of the camera's "
+                                 "latest frame.", lo=0.0, hi=3600.0, lo_open=True)
+    gallery_retention_s: float = _f(3600.0, "Identities not seen for this long leave the hub's matching gallery "
+                                    "(a person returning later gets a new global id).", lo=0.0, hi=31_536_000.0,
+                                    lo_open=True)
+    max_identities: int = _f(100000, "Hard bound on identities in the matching gallery (least recently seen "
+                             "leave first).", lo=1, hi=100_000_000)
+    retention_s: float = _f(3600.0, "Trajectories, tracks and identities older than this (camera time) are "
+                            "deleted from Redis; memory grows with cameras x people x fps x retention_s x about "
+                            "100 bytes.", lo=0.0, hi=315_360_000.0, lo_open=True)
+    key_ttl_s: float = _f(7200.0, "Redis TTL of per-track and per-identity keys, refreshed while they are active "
+                          "(a safety net for keys a stopped hub no longer sweeps).", lo=1.0, hi=315_360_000.0)
+    trajectory_max_points: int = _f(500000, "Boxes kept per camera trajectory (newest kept), on top of "
+                                    "retention_s.", lo=1, hi=1_000_000_000)
+    identity_refresh_s: float = _f(1.0, "While an identity is seen, its summary hash (last camera, box, cameras) "
+                                   "is rewritten at most this often (camera time); its last-seen time in the "
+                                   "identity index is always exact.", lo=0.0, hi=3600.0)
+    events_maxlen: int = _f(10000, "Approximate length cap of the identity event stream.", lo=10,
+                            hi=100_000_000)
+    dead_letter_maxlen: int = _f(10000, "Approximate length cap of the dead-letter stream (malformed messages).",
+                                 lo=10, hi=100_000_000)
+    sweep_interval_s: float = _f(10.0, "Wall-clock seconds between retention sweeps and TTL refreshes.",
+                                 lo=0.0, hi=86400.0, lo_open=True)
+    trim_processed: bool = _f(True, "At each sweep, delete messages the hub has processed from the camera streams "
+                              "(XTRIM MINID), so streams hold only unprocessed updates. Turn off when other "
+                              "consumers read the streams too.")
+
+    def check(self, key: str) -> None:
+        pairs: set[frozenset[str]] = set()
+        for i, link in enumerate(self.camera_links):
+            pair = frozenset((link.camera_a, link.camera_b))
+            if pair in pairs:
+                raise ConfigError(f"{key}.camera_links[{i}]: the pair {link.camera_a}/{link.camera_b} is listed "
+                                  f"twice")
+            pairs.add(pair)

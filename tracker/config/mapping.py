@@ -1,0 +1,73 @@
+"""The application config mapped onto the parameters of the pure layers below it (core, identity).
+
+The tracking core and the identity engine import nothing from ``tracker.config``: they read their own small frozen
+parameter dataclasses, built here from the validated config sections. Construction sites call e.g.
+``MultiObjectTracker(tracker_params(cfg.tracker), kalman_params(cfg.kalman), fps=fps)``.
+"""
+
+from __future__ import annotations
+
+from tracker.config.hub import HubConfig
+from tracker.config.tracker import KalmanConfig, TrackerConfig
+from tracker.core.params import KalmanParams, TrackerParams
+from tracker.identity.params import CameraLink, IdentityParams, NormalizationParams, TopologyParams
+
+__all__ = ["kalman_params", "tracker_params", "identity_params"]
+
+
+def kalman_params(cfg: KalmanConfig) -> KalmanParams:
+    """The ``kalman`` section -> the Kalman filter's noise model."""
+    return KalmanParams(position_std_per_height=cfg.std_weight_position,
+                        velocity_std_per_height=cfg.std_weight_velocity)
+
+
+def tracker_params(cfg: TrackerConfig) -> TrackerParams:
+    """The ``tracker`` section -> the per-camera tracker's tunables (``trust_unambiguous_motion`` is the camera
+    pipeline's: it decides whether to pass ``unambiguous`` to ``MultiObjectTracker.update``)."""
+    return TrackerParams(
+        high_score_threshold=cfg.high_score_threshold,
+        new_track_score_threshold=cfg.new_track_score_threshold,
+        n_init_frames=cfg.n_init_frames,
+        max_age_s=cfg.max_age_s,
+        gating_chi2=cfg.gating_chi2,
+        max_cosine_distance=cfg.max_cosine_distance,
+        appearance_weight=cfg.appearance_weight,
+        max_iou_distance=cfg.max_iou_distance,
+        low_score_max_iou_distance=cfg.low_score_max_iou_distance,
+        iou_max_missed_frames=cfg.iou_max_missed_frames,
+        iou_pass_appearance_gate=cfg.iou_pass_appearance_gate,
+        matching_cascade=cfg.matching_cascade,
+        ema_alpha=cfg.ema_alpha,
+        appearance_update_max_iou=cfg.appearance_update_max_iou,
+        output_box=cfg.output_box,
+        gallery_size=cfg.gallery_size,
+        max_history=cfg.max_history,
+    )
+
+
+def identity_params(cfg: HubConfig) -> IdentityParams:
+    """The ``hub`` section -> the identity engine's tunables, camera normalisation and topology.
+
+    A camera link's ``min_transition_s`` of 0 means "the default" (``default_min_transition_s``), as the config
+    documents; the topology gets None for it.
+    """
+    return IdentityParams(
+        match_threshold=cfg.match_threshold,
+        min_embedding_quality=cfg.min_embedding_quality,
+        min_embeddings=cfg.min_embeddings,
+        max_defer_s=cfg.max_defer_s,
+        correction_window_s=cfg.correction_window_s,
+        correction_margin=cfg.correction_margin,
+        prototypes_per_camera=cfg.prototypes_per_camera,
+        track_timeout_s=cfg.track_timeout_s,
+        gallery_retention_s=cfg.gallery_retention_s,
+        max_identities=cfg.max_identities,
+        normalization=NormalizationParams(mode=cfg.camera_normalization,
+                                          prior_tracks=cfg.camera_norm_prior_tracks,
+                                          window_tracks=cfg.camera_norm_window_tracks),
+        topology=TopologyParams(
+            default_relation=cfg.default_camera_relation,
+            default_min_transition_s=cfg.default_min_transition_s,
+            links=tuple(CameraLink(link.camera_a, link.camera_b, link.overlap, link.min_transition_s or None)
+                        for link in cfg.camera_links)),
+    )

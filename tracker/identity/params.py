@@ -1,0 +1,83 @@
+"""Parameters of the cross-camera identity engine, as small frozen dataclasses.
+
+The engine reads only these; the application config maps its ``hub`` section onto them
+(``tracker.config.mapping.identity_params``), so importing the engine loads no YAML or config machinery. Defaults
+equal the application config's defaults (``tests/test_config.py`` checks it); the config documents each value.
+Times are camera time in seconds; similarities are cosine similarities in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "CameraRelation",
+    "NormalizationMode",
+    "CameraLink",
+    "TopologyParams",
+    "NormalizationParams",
+    "IdentityParams",
+]
+
+CameraRelation = Literal["may_overlap", "disjoint"]
+"""Whether two cameras may see one person at the same time (may_overlap) or not (disjoint)."""
+
+NormalizationMode = Literal["none", "mean"]
+"""Per-camera embedding normalisation: none, or subtract the camera's (shrunk) mean embedding."""
+
+
+@dataclass(frozen=True)
+class CameraLink:
+    """A known camera pair. overlap: the views may overlap (one person in both at once); otherwise a person needs
+    at least ``min_transition_s`` to get from one to the other (None: the topology's default)."""
+
+    camera_a: str
+    camera_b: str
+    overlap: bool = True
+    min_transition_s: float | None = None
+
+
+@dataclass(frozen=True)
+class TopologyParams:
+    """Camera pairs: ``links`` as listed, every other pair ``default_relation`` (disjoint pairs then need
+    ``default_min_transition_s`` between them)."""
+
+    default_relation: CameraRelation = "may_overlap"
+    default_min_transition_s: float = 0.0
+    links: tuple[CameraLink, ...] = ()
+
+
+@dataclass(frozen=True)
+class NormalizationParams:
+    """Camera normalisation (``CameraNormalizer``): ``mode``; the camera mean is shrunk towards the all-camera
+    mean with a prior of ``prior_tracks`` tracks, and taken over each camera's ``window_tracks`` latest tracks."""
+
+    mode: NormalizationMode = "mean"
+    prior_tracks: int = 5
+    window_tracks: int = 200
+
+
+@dataclass(frozen=True)
+class IdentityParams:
+    """Assignment, correction and retention tunables of ``IdentityEngine`` (see the ``hub`` config section).
+
+    match_threshold: least similarity to join an identity. min_embedding_quality: quality (0-1) of an embedding
+    that counts towards min_embeddings (good embeddings before a decision). max_defer_s: decide anyway at this
+    track age. correction_window_s / correction_margin: how long and by how much better another identity must fit
+    to move a young track. prototypes_per_camera: closed tracks kept per identity and camera. track_timeout_s: a
+    track not updated this long has ended. gallery_retention_s / max_identities: identity eviction.
+    """
+
+    match_threshold: float = 0.4
+    min_embedding_quality: float = 0.25
+    min_embeddings: int = 3
+    max_defer_s: float = 2.0
+    correction_window_s: float = 4.0
+    correction_margin: float = 0.05
+    prototypes_per_camera: int = 8
+    track_timeout_s: float = 5.0
+    gallery_retention_s: float = 3600.0
+    max_identities: int = 100000
+    normalization: NormalizationParams = field(default_factory=NormalizationParams)
+    topology: TopologyParams = field(default_factory=TopologyParams)

@@ -1,0 +1,93 @@
+"""What the identity engine knows: one camera's local tracks, identities, and identity events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from tracker.identity.vectors import NORM_EPS
+
+__all__ = ["TrackKey", "EventKind", "CameraTrack", "Identity", "IdentityEvent"]
+
+TrackKey = tuple[str, int]
+"""(camera, local track id)."""
+EventKind = Literal["new_identity", "assigned", "corrected", "retired"]
+
+
+@dataclass(eq=False)
+class CameraTrack:
+    """What the hub knows about one camera's local track (the per-camera tracker's own is ``core.track.Track``).
+
+    Attributes:
+        feat_sum: (D,) float32 quality-weighted sum of the track's unit embeddings (None before the first one).
+        weight: sum of the weights in feat_sum.
+        n_good: embeddings with quality >= min_embedding_quality; n_total: all embeddings.
+        gid: global id, None while the decision is deferred.
+        assigned_ts: camera time of the (last) assignment; n_good_checked: n_good at the last (re)check.
+        ended: not updated for track_timeout_s.
+    """
+
+    camera: str
+    local_id: int
+    first_ts: float
+    last_ts: float
+    first_frame: int
+    last_frame: int
+    feat_sum: np.ndarray | None = None
+    weight: float = 0.0
+    n_good: int = 0
+    n_total: int = 0
+    gid: int | None = None
+    assigned_ts: float | None = None
+    n_good_checked: int = 0
+    ended: bool = False
+    row: int = -1
+    _unit: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> TrackKey:
+        return (self.camera, self.local_id)
+
+    def feature(self) -> np.ndarray | None:
+        """(D,) unit mean embedding (raw, before camera normalisation) or None. Cached until feat_sum changes
+        (call :meth:`invalidate` after changing it)."""
+        if self._unit is None:
+            if self.feat_sum is None or self.weight <= 0:
+                return None
+            norm = float(np.sqrt(np.dot(self.feat_sum, self.feat_sum)))
+            self._unit = (self.feat_sum / norm).astype(np.float32) if norm > NORM_EPS else \
+                np.zeros_like(self.feat_sum, dtype=np.float32)
+        return self._unit
+
+    def invalidate(self) -> None:
+        self._unit = None
+
+
+@dataclass(eq=False)
+class Identity:
+    gid: int
+    first_ts: float
+    last_ts: float
+    col: int = -1
+    tracks: dict[TrackKey, CameraTrack] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IdentityEvent:
+    """A change of identity state.
+
+    kind: ``new_identity`` (the track founded global id ``gid``), ``assigned`` (it joined existing ``gid``),
+    ``corrected`` (it moved from ``previous_gid`` to ``gid``), ``retired`` (identity ``gid`` lost its last track
+    to a correction and was merged into ``previous_gid``'s successor; camera/local_id name the moved track).
+    """
+
+    kind: EventKind
+    camera: str
+    local_id: int
+    gid: int
+    timestamp_s: float
+    previous_gid: int | None = None
+    similarity: float | None = None
+    runner_up: float | None = None
