@@ -2,7 +2,7 @@
 
 URL forms: ``redis://[user[:password]@]host[:port][/db]``, ``rediss://...`` (TLS) and ``unix:///path/to/socket``.
 A password missing from the URL is taken from the environment variable named by ``redis.password_env``.
-Passwords never reach logs or error messages (:func:`tracker.telemetry.logs.redact`).
+Passwords never reach logs or error messages (:func:`streams.redact.redact`).
 """
 
 from __future__ import annotations

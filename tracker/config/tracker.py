@@ -50,7 +50,7 @@ class TrackerConfig:
                                         "appearance only ever lowers a cost). Helps a dark, noisy camera whose "
                                         "refresh embeddings split lone walkers (two-cam cam2: 17 id switches "
                                         "instead of 39); off by default because it measured slightly worse on "
-                                        "the clean dev camera and end to end through the hub (README, Accuracy).")
+                                        "the clean dev camera and end to end through the hub (docs/benchmarks.md).")
     iou_pass_appearance_gate: bool = _f(True, "The IoU-only passes also refuse pairs whose appearance is "
                                         "farther than max_cosine_distance (when both have features).")
     matching_cascade: bool = _f(False, "DeepSORT's matching cascade (most recently seen tracks first) instead "

@@ -4,7 +4,7 @@ Each process has its own registry (no global state shared with libraries) served
 ``/metrics`` (Prometheus text format) and ``/healthz`` (readiness: 200 ``ok`` when the process is ready, 503 with
 the reason otherwise). Labels are bounded: ``camera``, ``stage``, ``process``; never track or identity ids.
 
-Metric names (all prefixed ``mctrack_``) are listed in :data:`METRIC_HELP`, which README documents.
+Metric names (all prefixed ``mctrack_``) are listed in :data:`METRIC_HELP`, documented in docs/operations.md.
 """
 
 from __future__ import annotations
