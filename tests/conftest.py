@@ -13,10 +13,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "False")
 os.environ.setdefault("YOLO_VERBOSE", "False")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MCTRACK_SHARED", REPO.parent / "shared"))
-MODELS = SHARED / "models"
-DEV = SHARED / "data" / "pets-s2l1-dev"
+from paths import DEV, MODELS, SHARED  # noqa: E402 - after the environment above, before any model import
 
 DETECTOR_WEIGHTS = MODELS / "yolo11n_int8_openvino_model"
 REID_WEIGHTS = MODELS / "osnet_x0_25_msmt17.pt"

@@ -1,11 +1,11 @@
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from paths import REPO
 
 from tracker.config import (
     Config,
@@ -23,8 +23,6 @@ from tracker.config import (
 from tracker.config.mapping import identity_params, kalman_params, tracker_params
 from tracker.core.params import KalmanParams, TrackerParams
 from tracker.identity.params import CameraLink, IdentityParams
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_default_yaml_is_in_sync_with_the_code():

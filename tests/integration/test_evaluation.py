@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import DEV
 
 from tracker.cli import main as cli_main
 from tracker.offline.evaluation import (
@@ -23,7 +24,7 @@ from tracker.offline.evaluation import (
 )
 from tracker.offline.motio import read_mot, write_mot
 
-PETS_DIR = Path(__file__).parents[1].parent / "shared" / "data" / "pets-s2l1-dev"
+PETS_DIR = DEV
 NUM_FRAMES = 400  # README: every camera has 400 frames
 LOCAL_ID_OFFSET = 1000  # cam2's ids shifted to make them camera-local (README reference point)
 # README "Reference point for the cross-camera metric" (camera-local ids on two-cam)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from paths import DEV
 
 from streams import (
     Frame,
@@ -28,7 +29,6 @@ from streams.latest_slot import LatestSlot
 from streams.live import ffmpeg_capture_options, validate_stream_url
 from tracker.config import SourceConfig
 
-DEV = Path(__file__).parents[1].parent / "shared" / "data" / "pets-s2l1-dev"
 CAM = DEV / "full" / "cam1"
 VIDEO = CAM / "video.mp4"
 N_IMAGE_FRAMES = 20  # frames copied into the image-folder fixtures

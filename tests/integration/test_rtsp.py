@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 import pytest
+from paths import DEV
 from rtsp_server import RtspServer, free_port, gst_rtsp_unavailable
 
 from streams import Frame, LiveSource, SourceError, open_source
@@ -23,7 +23,7 @@ _UNAVAILABLE = gst_rtsp_unavailable()
 pytestmark = [pytest.mark.skipif(bool(_UNAVAILABLE), reason=_UNAVAILABLE or "gst-rtsp-server available"),
               pytest.mark.timeout(60)]
 
-VIDEO = Path(__file__).parents[1].parent / "shared" / "data" / "pets-s2l1-dev" / "two-cam" / "cam1" / "video.mp4"
+VIDEO = DEV / "two-cam" / "cam1" / "video.mp4"
 RECOVERY_LIMIT_S = 5.0  # frames must resume within this after the server is back
 FIRST_FRAME_TIMEOUT_S = 10.0
 

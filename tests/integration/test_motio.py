@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from paths import DEV
 
 from tracker.offline.motio import (
     MOT_NUM_COLUMNS,
@@ -18,7 +19,7 @@ from tracker.offline.motio import (
     write_mot,
 )
 
-PETS_DIR = Path(__file__).parents[1].parent / "shared" / "data" / "pets-s2l1-dev"
+PETS_DIR = DEV
 
 
 @pytest.fixture(scope="module")

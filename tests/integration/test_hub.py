@@ -9,11 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from paths import REPO
 
 from tracker.bus.publisher import TrackletPublisher
 from tracker.bus.schema import Keys, decode_box_point, decode_frame
@@ -21,7 +21,6 @@ from tracker.config import Config, load_config
 from tracker.core.tracklet import TrackletUpdate
 from tracker.hub.consumer import Hub, HubLockedError
 
-REPO = Path(__file__).resolve().parents[1]
 DIM = 128
 FPS = 10.0
 _prefixes = itertools.count()
