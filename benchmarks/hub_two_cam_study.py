@@ -182,7 +182,7 @@ def run_variant(client, base_overrides: list[str], variant: list[str], tracklets
     cfg = load_config(None, base_overrides + variant)
     by_frame: dict[str, dict[int, list]] = {c: {} for c in CAMERAS}
     for camera in CAMERAS:
-        for frame, lid, gid, xyxy in tracklets[camera]:
+        for frame, lid, _gid, xyxy in tracklets[camera]:
             by_frame[camera].setdefault(frame, []).append((lid, gid, xyxy))
     pubs = {c: TrackletPublisher(client, cfg, c) for c in CAMERAS}
     hub = Hub(client, cfg, consumer_name="study")
@@ -205,7 +205,7 @@ def run_variant(client, base_overrides: list[str], variant: list[str], tracklets
     for camera in CAMERAS:
         mapping = local_to_global(client, cfg, camera) if with_hub else {}
         rows = []
-        for frame, lid, gid, xyxy in tracklets[camera]:
+        for frame, lid, _gid, xyxy in tracklets[camera]:
             pid = mapping.get(lid, lid) if with_hub else lid
             rows.append([frame, pid, xyxy[0], xyxy[1], xyxy[2] - xyxy[0], xyxy[3] - xyxy[1], 1, -1, -1, -1])
         preds[camera] = np.array(rows, np.float64)

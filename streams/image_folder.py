@@ -6,8 +6,8 @@ import configparser
 import logging
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -182,7 +182,7 @@ class ImageFolderSource:
         if self._paced is not None:
             self._paced.close()
 
-    def __enter__(self) -> "ImageFolderSource":
+    def __enter__(self) -> ImageFolderSource:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -19,7 +19,7 @@ import os
 import random
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import cv2
@@ -227,7 +227,7 @@ class LiveSource:
             self._log.warning("%s: %s still blocked in OpenCV after %.0f s; they exit when their read returns",
                               self.display_name, ", ".join(stuck), _JOIN_TIMEOUT_S)
 
-    def __enter__(self) -> "LiveSource":
+    def __enter__(self) -> LiveSource:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -160,7 +160,7 @@ class VideoFileSource:
                 self._cap = None
             self._first = None
 
-    def __enter__(self) -> "VideoFileSource":
+    def __enter__(self) -> VideoFileSource:
         return self
 
     def __exit__(self, *exc: object) -> None:

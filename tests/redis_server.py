@@ -52,7 +52,7 @@ class RedisServer:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         if self._proc is not None and self._proc.poll() is None:
             return self
         cmd = [redis_server_binary(), "--port", str(self.port), "--bind", HOST, "--dir", str(self.data_dir),
@@ -95,7 +95,7 @@ class RedisServer:
     def client(self, **kwargs: Any) -> redis.Redis:
         return redis.Redis(host=HOST, port=self.port, password=self.password or None, **kwargs)
 
-    def __enter__(self) -> "RedisServer":
+    def __enter__(self) -> RedisServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -112,7 +112,7 @@ class RtspServer:
             cmd += ["--user", self.user, "--password", self.password]
         return cmd
 
-    def start(self, timeout_s: float = _STARTUP_TIMEOUT_S) -> "RtspServer":
+    def start(self, timeout_s: float = _STARTUP_TIMEOUT_S) -> RtspServer:
         """Start the server and wait until it reports ready and its port accepts connections."""
         if self._proc is not None and self._proc.poll() is None:
             return self
@@ -166,7 +166,7 @@ class RtspServer:
         proc.kill()
         proc.wait(_KILL_WAIT_S)
 
-    def restart(self, **changes: Any) -> "RtspServer":
+    def restart(self, **changes: Any) -> RtspServer:
         """Kill and start again on the same port; ``changes`` update width/height/fps/pattern/video/..."""
         self.stop()
         for key, value in changes.items():
@@ -185,7 +185,7 @@ class RtspServer:
         if self._proc is not None:
             self._proc.send_signal(signal.SIGCONT)
 
-    def __enter__(self) -> "RtspServer":
+    def __enter__(self) -> RtspServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

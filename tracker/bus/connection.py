@@ -68,7 +68,7 @@ class RedisHandle:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def __enter__(self) -> "RedisHandle":
+    def __enter__(self) -> RedisHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:

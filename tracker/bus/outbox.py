@@ -20,8 +20,9 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import redis
 
@@ -125,7 +126,7 @@ class Outbox:
         self._started = False
 
     # ------------------------------------------------------------------------------------------------ caller side
-    def start(self) -> "Outbox":
+    def start(self) -> Outbox:
         if not self._started:
             self._started = True
             self._thread.start()

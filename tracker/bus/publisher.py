@@ -11,10 +11,12 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
 import redis
+from redis.typing import EncodableT, FieldT
 
 from tracker.bus.schema import FrameMessage, Keys, encode_frame, validate_camera_id
 from tracker.config import Config
@@ -82,7 +84,7 @@ class TrackletPublisher:
         self._last_sent_ts: float | None = None
         self._last_sent_updates = 0
         self._last_warn = -_WARN_EVERY_S
-        self.last_message_id: bytes | None = None
+        self.last_message_id: bytes | str | None = None
         self.messages_sent = 0
         self.messages_dropped = 0
         self.embeddings_sent = 0
@@ -115,7 +117,8 @@ class TrackletPublisher:
         elif (self._last_sent_ts is not None and not self._last_sent_updates
               and timestamp_s - self._last_sent_ts < self.hcfg.heartbeat_interval_s):
             return  # an empty frame right after the last tracks left, then one per heartbeat interval
-        fields = self.encode(updates, image_bgr, int(frame_index), float(timestamp_s))
+        # bytes -> bytes is within redis-py's field/value types (its dict parameter is invariant, hence the cast)
+        fields = cast("dict[FieldT, EncodableT]", self.encode(updates, image_bgr, int(frame_index), float(timestamp_s)))
         try:
             if self._registered and self.messages_sent % REGISTER_EVERY_MESSAGES:
                 self.last_message_id = self.r.xadd(self.stream, fields, maxlen=self.hcfg.stream_maxlen,

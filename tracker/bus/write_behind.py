@@ -3,7 +3,8 @@ nor fails because of, Redis."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from streams.redact import redact
 from tracker.bus.outbox import Outbox
@@ -36,7 +37,7 @@ class WriteBehindClient:
         self.outbox.set_latest(f"sadd {name} {values!r}", lambda client: client.sadd(name, *values))
         return len(values)
 
-    def pipeline(self, transaction: bool = False) -> "_WriteBehindPipeline":
+    def pipeline(self, transaction: bool = False) -> _WriteBehindPipeline:
         return _WriteBehindPipeline(self)
 
 
@@ -45,11 +46,11 @@ class _WriteBehindPipeline:
         self._client = client
         self._calls: list[Callable[[], Any]] = []
 
-    def xadd(self, *args: Any, **kwargs: Any) -> "_WriteBehindPipeline":
+    def xadd(self, *args: Any, **kwargs: Any) -> _WriteBehindPipeline:
         self._calls.append(lambda: self._client.xadd(*args, **kwargs))
         return self
 
-    def sadd(self, *args: Any, **kwargs: Any) -> "_WriteBehindPipeline":
+    def sadd(self, *args: Any, **kwargs: Any) -> _WriteBehindPipeline:
         self._calls.append(lambda: self._client.sadd(*args, **kwargs))
         return self
 

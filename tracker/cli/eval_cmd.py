@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def format_table(result: "EvaluationResult") -> str:
+def format_table(result: EvaluationResult) -> str:
     """Fixed-width table: one row per camera, then the MTMC row; scores with 3 decimals."""
     rows = result.rows()
     name_width = max([len("camera")] + [len(r.name) for r in rows])

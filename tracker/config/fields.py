@@ -6,8 +6,9 @@ against the range and ``mctrack config --defaults`` prints the description and r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import field
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["_f", "describe_range", "CrossChecked"]
 

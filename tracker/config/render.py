@@ -57,7 +57,7 @@ def render_default_yaml() -> str:
             if typing.get_origin(sub_hints[f.name]) is typing.Literal:
                 choices = " (" + " | ".join(str(a) for a in typing.get_args(sub_hints[f.name])) + ")"
             help_text = f.metadata.get("help", "") + choices + _range(f.metadata)
-            for i, chunk in enumerate(textwrap.wrap(help_text, 110)):
+            for chunk in textwrap.wrap(help_text, 110):
                 lines.append(f"  # {chunk}")
             lines.append(f"  {f.name}: {_scalar(getattr(sub, f.name))}")
     return "\n".join(lines) + "\n"

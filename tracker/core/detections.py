@@ -38,7 +38,7 @@ class Detections:
             raise ValueError(f"Detections: {len(self.xyxy)} boxes but {self.embeddings.shape[0]} embeddings")
 
     @classmethod
-    def empty(cls) -> "Detections":
+    def empty(cls) -> Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
 
     def __len__(self) -> int:
@@ -48,9 +48,9 @@ class Detections:
     def has_embeddings(self) -> bool:
         return self.embeddings.ndim == 2 and self.embeddings.shape[0] == len(self) and self.embeddings.shape[1] > 0
 
-    def __getitem__(self, index: np.ndarray | slice | list[int]) -> "Detections":
+    def __getitem__(self, index: np.ndarray | slice | list[int]) -> Detections:
         emb = self.embeddings[index] if self.has_embeddings else _empty_embeddings()
         return Detections(self.xyxy[index], self.confidence[index], emb)
 
-    def with_embeddings(self, embeddings: np.ndarray) -> "Detections":
+    def with_embeddings(self, embeddings: np.ndarray) -> Detections:
         return Detections(self.xyxy, self.confidence, embeddings)

@@ -7,8 +7,8 @@ directly. ``predict_reference`` keeps the plain ``YOLO.predict()`` path; a test 
 ``benchmarks/model_timing.py`` measures the difference.
 
 With ``detector.input_shape: auto`` every frame is letterboxed into the smallest stride-multiple rectangle that holds
-it (640x480 for a 4:3 camera). Fixed-size OpenVINO exports are reshaped for that rectangle (``tracker.models.yolo_ir``), one
-compiled model per input size, swapped into the Ultralytics backend.
+it (640x480 for a 4:3 camera). Fixed-size OpenVINO exports are reshaped for that rectangle
+(``tracker.models.yolo_ir``), one compiled model per input size, swapped into the Ultralytics backend.
 """
 
 from __future__ import annotations
@@ -295,7 +295,7 @@ class _OpenVinoInputs:
 
     @classmethod
     def create(cls, weights: str, backend: Any, export_hw: tuple[int, int], *, reshape: bool,
-               num_threads: int, streams: int) -> "_OpenVinoInputs | None":
+               num_threads: int, streams: int) -> _OpenVinoInputs | None:
         """For an Ultralytics AutoBackend running an OpenVINO IR (reshaped to each frame's aspect when ``reshape`` and
         it can be), else None (logged)."""
         from tracker.models.yolo_ir import IrReshapeError, reshape_yolo_ir

@@ -17,9 +17,10 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -234,7 +235,7 @@ class MotWriter:
         self._tmp_path.unlink(missing_ok=True)
         self._pending.clear()
 
-    def __enter__(self) -> "MotWriter":
+    def __enter__(self) -> MotWriter:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -158,7 +159,7 @@ class MetricsServer:
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
 
-    def start(self) -> "MetricsServer":
+    def start(self) -> MetricsServer:
         self._thread.start()
         logger.info("metrics on http://%s:%d/metrics, readiness on /healthz", self.host, self.port)
         return self
@@ -199,7 +200,7 @@ def _make_handler(metrics: ProcessMetrics, readiness: Readiness,
     return Handler
 
 
-def start_metrics(cfg: "Config", port: int | None, metrics: ProcessMetrics, readiness: Readiness,
+def start_metrics(cfg: Config, port: int | None, metrics: ProcessMetrics, readiness: Readiness,
                   on_scrape: Callable[[], None] | None = None) -> MetricsServer | None:
     """Serve /metrics and /healthz on ``port`` (default ``metrics.port``; 0 = off)."""
     chosen = cfg.metrics.port if port is None else port
