@@ -97,6 +97,48 @@ class HubConfig:
     camera_links: list[CameraLinkConfig] = _f(None, "Known camera pairs: overlap or least transition time "
                                               "(list of {camera_a, camera_b, overlap, min_transition_s}).",
                                               factory=list)
+    # ground-plane evidence (calibrated cameras send positions; tracks without them are matched on appearance)
+    ground_sample_interval_s: float = _f(0.2, "Ground positions of a track are kept as one sample per this much "
+                                         "camera time (positions within one interval are averaged).",
+                                         lo=0.01, hi=60.0)
+    ground_history_s: float = _f(60.0, "Ground positions kept per track (the newest this much camera time): the "
+                                 "longest shared span compared and the refinement's horizon.", lo=1.0, hi=86400.0)
+    ground_position_sigma_floor_m: float = _f(0.25, "Position uncertainty added to every ground position on top "
+                                              "of its own covariance: calibration error and the foot point "
+                                              "differing between views (about half a person's width).",
+                                              lo=0.0, hi=100.0)
+    ground_min_shared_s: float = _f(1.0, "Two tracks of overlapping cameras are compared on the ground once they "
+                                    "share this much time; shorter overlaps give no ground evidence.",
+                                    lo=0.0, hi=3600.0)
+    ground_gate_sigmas: float = _f(3.0, "Mean ground distance over the shared time, in standard deviations of the "
+                                   "two positions' combined uncertainty, above which two tracks are different "
+                                   "people whatever their appearance (a look-alike elsewhere is never merged).",
+                                   lo=0.1, hi=100.0)
+    ground_weight: float = _f(0.3, "Similarity (cosine units) gained at perfect ground agreement over the shared "
+                              "time, falling linearly to 0 at ground_gate_sigmas; appearance plus this must "
+                              "reach match_threshold. 0 = ground evidence only gates.", lo=0.0, hi=2.0)
+    ground_appearance_weight: float = _f(1.0, "Factor on the appearance similarity where ground evidence is "
+                                         "available anywhere; 1 = appearance as is, 0 = match on the ground only "
+                                         "(for studies).", lo=0.0, hi=1.0)
+    ground_max_speed_mps: float = _f(2.0, "Fastest walking speed: a track that starts further from where another "
+                                     "ended than this speed allows in the time between (after "
+                                     "ground_travel_margin_sigmas) is not the same person. Replaces "
+                                     "min_transition_s where both tracks have positions (same camera "
+                                     "re-entries too).", lo=0.1, hi=100.0)
+    ground_travel_margin_sigmas: float = _f(3.0, "Position uncertainty forgiven by the walking-speed check, in "
+                                            "standard deviations of the two positions.", lo=0.0, hi=100.0)
+    ground_refine_interval_s: float = _f(1.0, "Camera time between refinements: split an identity whose tracks "
+                                         "disagree on the ground, merge two that agree on it. 0 = off.",
+                                         lo=0.0, hi=3600.0)
+    ground_refine_span_s: float = _f(4.0, "Refinement: two identities merge when their tracks agree on the ground "
+                                     "over at least this much shared time; an identity splits when two of its "
+                                     "tracks disagree over the last this much of theirs.", lo=0.1, hi=3600.0)
+    ground_merge_max_sigmas: float = _f(1.5, "Refinement: most mean ground distance (standard deviations) over "
+                                        "the shared time for a merge.", lo=0.0, hi=100.0)
+    ground_merge_min_similarity: float = _f(0.0, "Refinement: two identities are merged only if their best "
+                                            "appearance similarity (cosine, after camera normalisation) is at "
+                                            "least this (appearance must not contradict the ground).",
+                                            lo=-1.0, hi=1.0)
     # lifecycle and retention
     track_timeout_s: float = _f(5.0, "A track not updated for this long (camera time) has ended (keep it >= "
                                 "tracker.max_age_s).", lo=0.0, hi=86400.0, lo_open=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from tracker.config.hub import HubConfig
 from tracker.config.tracker import KalmanConfig, TrackerConfig
 from tracker.core.params import KalmanParams, TrackerParams
-from tracker.identity.params import CameraLink, IdentityParams, NormalizationParams, TopologyParams
+from tracker.identity.params import CameraLink, GroundParams, IdentityParams, NormalizationParams, TopologyParams
 
 __all__ = ["kalman_params", "tracker_params", "identity_params"]
 
@@ -70,4 +70,18 @@ def identity_params(cfg: HubConfig) -> IdentityParams:
             default_min_transition_s=cfg.default_min_transition_s,
             links=tuple(CameraLink(link.camera_a, link.camera_b, link.overlap, link.min_transition_s or None)
                         for link in cfg.camera_links)),
+        ground=GroundParams(
+            sample_interval_s=cfg.ground_sample_interval_s,
+            history_s=cfg.ground_history_s,
+            position_sigma_floor_m=cfg.ground_position_sigma_floor_m,
+            min_shared_s=cfg.ground_min_shared_s,
+            gate_sigmas=cfg.ground_gate_sigmas,
+            weight=cfg.ground_weight,
+            appearance_weight=cfg.ground_appearance_weight,
+            max_speed_mps=cfg.ground_max_speed_mps,
+            travel_margin_sigmas=cfg.ground_travel_margin_sigmas,
+            refine_interval_s=cfg.ground_refine_interval_s,
+            refine_span_s=cfg.ground_refine_span_s,
+            merge_max_sigmas=cfg.ground_merge_max_sigmas,
+            merge_min_similarity=cfg.ground_merge_min_similarity),
     )

@@ -3,7 +3,8 @@
 Each confirmed local track (camera, local id) gets a global id. The hub feeds :meth:`IdentityEngine.observe` with
 frame updates and calls :meth:`IdentityEngine.decide`, which
 
-* defers a track until it has ``min_embeddings`` good embeddings (or is ``max_defer_s`` old, or ended);
+* defers a track until it has ``min_embeddings`` good embeddings -- and, with ground positions, ``min_shared_s``
+  of them -- (or is ``max_defer_s`` old, or ended);
 * compares its mean embedding, after per-camera normalisation (:class:`CameraNormalizer`), with the gallery: the
   mean embeddings of each identity's recent tracks (at most ``prototypes_per_camera`` closed ones per camera);
 * forbids what cannot happen (:class:`Topology`): one identity in two simultaneous tracks of one camera, or in two
@@ -14,6 +15,16 @@ frame updates and calls :meth:`IdentityEngine.decide`, which
 * re-checks young assignments for ``correction_window_s`` as embeddings arrive and moves a track when another
   identity fits clearly better (``correction_margin``); an identity left without tracks is retired.
 
+Tracks of calibrated cameras also carry ground-plane positions (metres, ``ground.py``; params ``ground``). Where a
+query track and an identity's track in another camera share at least ``min_shared_s`` of time, the mean distance
+over that whole span, in standard deviations of their combined uncertainty, decides: above ``gate_sigmas`` the
+identity is infeasible (a look-alike elsewhere is never merged), below it the similarity gains up to ``weight``.
+Tracks one after the other (any cameras, re-entries too) must be reachable at ``max_speed_mps``; where both have
+positions this replaces the topology's transition time. A periodic refinement (``refine_interval_s``) splits an
+identity two of whose tracks disagree on the ground over their last ``refine_span_s`` of shared time and merges
+two identities whose tracks agree on it over ``refine_span_s`` without contradicting appearance. Without positions
+none of this runs (a calibrated track also waits for ``min_shared_s`` of positions before its first decision).
+
 Similarities are cosine similarities of L2-normalised vectors. Times are the cameras' timestamps in seconds.
 """
 
@@ -21,15 +32,17 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from tracker.identity.gallery import Gallery
+from tracker.identity.ground import GroundHistory, shared_span, travel_infeasible
 from tracker.identity.normalizer import CameraNormalizer
 from tracker.identity.params import IdentityParams
-from tracker.identity.records import CameraTrack, Identity, IdentityEvent, TrackKey
+from tracker.identity.records import CameraTrack, CorrectionCause, Identity, IdentityEvent, TrackKey
 from tracker.identity.topology import Topology
 from tracker.identity.vectors import l2_normalize
 
@@ -42,6 +55,21 @@ MIN_EMBEDDING_WEIGHT = 1e-3
 _INFEASIBLE_COST = 1e6
 # Ending stale tracks and evicting identities scan everything: at most once per this much camera time.
 HOUSEKEEPING_INTERVAL_S = 0.25
+# Ground samples of another track are interpolated across gaps of at most this many sample intervals.
+_GROUND_MAX_GAP_INTERVALS = 3.0
+# Durations compared with a threshold are sums of sample intervals: forgive their rounding.
+_TIME_EPS_S = 1e-6
+
+
+class _Scores(NamedTuple):
+    """Per query track and identity column (Q, ncols): best appearance similarity (-inf: none), conflict (any
+    constraint, ground included), ground_conflict (the ground constraints alone) and ground_sigmas (mean ground
+    distance in standard deviations over the shared time, NaN without ground evidence)."""
+
+    sim: np.ndarray
+    conflict: np.ndarray
+    ground_conflict: np.ndarray
+    ground_sigmas: np.ndarray
 
 
 def _simultaneous_batches(tracks: list[CameraTrack]) -> list[list[CameraTrack]]:
@@ -85,6 +113,8 @@ class IdentityEngine:
         self._col_gid: list[int] = []
         self._free_cols: list[int] = []
         self._last_housekeeping = -math.inf
+        self._any_ground = False
+        self._last_refine = -math.inf
 
     # ------------------------------------------------------------------------------------------------ input
     @property
@@ -113,13 +143,18 @@ class IdentityEngine:
 
     def observe(self, camera: str, frame_index: int, timestamp_s: float, local_ids: Sequence[int],
                 emb_index: np.ndarray | None = None, embeddings: np.ndarray | None = None,
-                quality: np.ndarray | None = None) -> list[CameraTrack]:
+                quality: np.ndarray | None = None, positions_m: np.ndarray | None = None,
+                position_cov_m2: np.ndarray | None = None) -> list[CameraTrack]:
         """Apply one camera frame: N track updates, M of which carry an embedding.
 
         Args:
             local_ids: (N,) local track ids updated in this frame.
             emb_index: (M,) rows of local_ids that carry an embedding; embeddings: (M, D) float32 (any norm).
             quality: (N,) embedding quality in [0, 1] (weights the embedding; see min_embedding_quality).
+            positions_m: (N, 2) ground-plane positions in metres of the tracks' foot points (calibrated cameras
+                only; a NaN row: no position this frame, e.g. the feet are outside the image).
+            position_cov_m2: (N, 2, 2) covariances of positions_m in m^2, or (N,) isotropic variances; None:
+                zero (only the floor ``ground.position_sigma_floor_m`` counts).
         Returns:
             the N CameraTrack objects (created on first sight).
         Raises:
@@ -140,7 +175,31 @@ class IdentityEngine:
         out = [self._touch(camera, int(lid), ts, int(frame_index)) for lid in local_ids]
         if units is not None and emb_index is not None:
             self._add_embeddings(camera, out, np.asarray(emb_index, np.int64), units, quality)
+        if positions_m is not None and len(out):
+            self._add_positions(out, ts, positions_m, position_cov_m2)
         return out
+
+    def _add_positions(self, tracks: list[CameraTrack], ts: float, positions_m: np.ndarray,
+                       position_cov_m2: np.ndarray | None) -> None:
+        """Append positions (N, 2) m with covariances (N, 2, 2) / variances (N,) m^2 / None to the N tracks'
+        ground histories (NaN rows skipped)."""
+        n = len(tracks)
+        xy = np.asarray(positions_m, np.float64).reshape(n, 2)
+        if position_cov_m2 is None:
+            cov = np.zeros((n, 2, 2))
+        else:
+            c = np.asarray(position_cov_m2, np.float64)
+            cov = c.reshape(n, 2, 2) if c.size == 4 * n else c.reshape(n)[:, None, None] * np.eye(2)
+        ok = np.isfinite(xy).all(axis=1) & np.isfinite(cov).all(axis=(1, 2))
+        gp = self.params.ground
+        for i in np.flatnonzero(ok):
+            t = tracks[int(i)]
+            if t.ground is None:
+                t.ground = GroundHistory(gp.sample_interval_s, gp.history_s)
+            t.ground.add(ts, xy[i], cov[i])
+            self._any_ground = True
+            if t.row >= 0:
+                self._rows.set_ground(t, gp.min_shared_s)
 
     def _touch(self, camera: str, local_id: int, ts: float, frame_index: int) -> CameraTrack:
         """Track (camera, local_id) was updated at camera time ``ts``: create it (pending) on first sight, else
@@ -191,7 +250,7 @@ class IdentityEngine:
     # ------------------------------------------------------------------------------------------------ rows
     def _add_row(self, t: CameraTrack) -> None:
         self._rows.add(t, self._camera_index(t.camera), self.identities[t.gid].col,  # type: ignore[index]
-                       self.normalizer)
+                       self.normalizer, self.params.ground.min_shared_s)
 
     # ------------------------------------------------------------------------------------------------ identities
     def _new_identity(self, t: CameraTrack) -> Identity:
@@ -256,18 +315,21 @@ class IdentityEngine:
             return None
         return self.normalizer.normalize(t.camera, f[None])[0]
 
-    def _scores(self, tracks: list[CameraTrack]) -> tuple[np.ndarray, np.ndarray]:
+    def _scores(self, tracks: list[CameraTrack]) -> _Scores:
         """Per query track and identity column: best similarity over the identity's prototypes (-inf: none or
-        no feature) and whether the identity conflicts with the track (simultaneous in one camera, too close in
-        time in disjoint cameras). One matrix product for all queries. Returns (Q, ncols) float32, (Q, ncols)
-        bool; a query's own gallery row is left out."""
+        no feature), whether the identity conflicts with the track (simultaneous in one camera, too close in
+        time in disjoint cameras, or -- with ground positions -- apart on the ground over a shared span or out of
+        reach at walking speed) and the ground evidence. One matrix product for all queries. Returns (Q, ncols)
+        arrays (see ``_Scores``); a query's own gallery row is left out."""
         r = self._rows
         q, ncols = len(tracks), len(self._col_gid)
         sim_col = np.full((q, ncols), -np.inf, np.float32)
         conflict_col = np.zeros((q, ncols), bool)
+        ground_conflict_col = np.zeros((q, ncols), bool)
+        sigmas_col = np.full((q, ncols), np.nan)
         rows = np.flatnonzero(r.used[: r.size])
         if not q or not len(rows) or not ncols:
-            return sim_col, conflict_col
+            return _Scores(sim_col, conflict_col, ground_conflict_col, sigmas_col)
         order = np.argsort(r.col[rows], kind="stable")
         rows = rows[order]
         cols = r.col[rows]
@@ -279,6 +341,14 @@ class IdentityEngine:
         gap = np.maximum(r.first[rows][None], first) - np.minimum(r.last[rows][None], last)
         conflict = gap < self._min_gap[cams][:, r.cam[rows]]
         own = np.array([t.row for t in tracks])[:, None] == rows[None]
+        if self._any_ground and r.has_ground[rows].any():
+            replaced, ground_conflict, ev_n, ev_sum = self._ground_terms(tracks, rows, cams, gap)
+            ground_conflict &= ~own
+            conflict = np.where(replaced, False, conflict) | ground_conflict
+            ground_conflict_col[:, present] = np.logical_or.reduceat(ground_conflict, starts, axis=1)
+            n_col = np.add.reduceat(ev_n, starts, axis=1)
+            sum_col = np.add.reduceat(ev_sum, starts, axis=1)
+            sigmas_col[:, present] = np.where(n_col > 0, sum_col / np.maximum(n_col, 1), np.nan)
         conflict &= ~own
         conflict_col[:, present] = np.logical_or.reduceat(conflict, starts, axis=1)
         feats = [self._query_feature(t) for t in tracks]
@@ -289,16 +359,86 @@ class IdentityEngine:
             sims[~r.has_feat[rows][None].repeat(len(have), 0)] = -np.inf
             sims[own[have]] = -np.inf
             sim_col[np.array(have)[:, None], present[None]] = np.maximum.reduceat(sims, starts, axis=1)
-        return sim_col, conflict_col
+        return _Scores(sim_col, conflict_col, ground_conflict_col, sigmas_col)
+
+    def _ground_terms(self, tracks: list[CameraTrack], rows: np.ndarray, cams: np.ndarray,
+                      gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Ground evidence of query tracks (Q) against gallery rows (R), all (Q, R): ``replaced`` (both have
+        positions, different cameras, one after the other: walking speed replaces the transition time),
+        ``conflict`` (out of reach at walking speed, or apart over a shared span), and the evidence of shared
+        spans of at least ``min_shared_s``: samples ``n`` and ``n * mean sigmas``."""
+        r, gp = self._rows, self.params.ground
+        shape = (len(tracks), len(rows))
+        replaced, conflict = np.zeros(shape, bool), np.zeros(shape, bool)
+        ev_n, ev_sum = np.zeros(shape), np.zeros(shape)
+        has = r.has_ground[rows]
+        rcam = r.cam[rows]
+        floor = gp.position_sigma_floor_m ** 2
+        max_gap = _GROUND_MAX_GAP_INTERVALS * gp.sample_interval_s
+        f_ts_r, l_ts_r = r.ground_first_ts[rows], r.ground_last_ts[rows]
+        for i, t in enumerate(tracks):
+            g = t.ground
+            if g is None or not len(g):
+                continue
+            other_cam = has & (rcam != cams[i])
+            replaced[i] = other_cam & (gap[i] >= 0)
+            # one after the other by the samples' times; reachable from the robust end to the robust start
+            before = has & (l_ts_r < g.ts[0])
+            after = has & ~before & (f_ts_r > g.ts[-1])
+            h_ts, h_xy, h_var = g.head(gp.min_shared_s)
+            t_ts, t_xy, t_var = g.tail(gp.min_shared_s)
+            d_before = np.hypot(*(h_xy[None] - r.tail_xy[rows]).T)
+            d_after = np.hypot(*(t_xy[None] - r.head_xy[rows]).T)
+            conflict[i] = (before & travel_infeasible(h_ts - r.tail_ts[rows], d_before, h_var + r.tail_var[rows]
+                                                      + 2 * floor, gp.max_speed_mps, gp.travel_margin_sigmas)) | \
+                          (after & travel_infeasible(r.head_ts[rows] - t_ts, d_after, t_var + r.head_var[rows]
+                                                     + 2 * floor, gp.max_speed_mps, gp.travel_margin_sigmas))
+            for k in np.flatnonzero(other_cam & ~before & ~after):
+                other = r.owner.get(int(rows[k]))
+                if other is None or other.ground is None:
+                    continue
+                span = shared_span(g, other.ground, floor, max_gap)
+                if span.duration_s < gp.min_shared_s - _TIME_EPS_S:
+                    continue
+                if span.sigmas > gp.gate_sigmas:
+                    conflict[i, k] = True
+                else:
+                    ev_n[i, k] = span.n
+                    ev_sum[i, k] = span.n * span.sigmas
+        return replaced, conflict, ev_n, ev_sum
+
+    def _effective(self, sim: np.ndarray, ground_sigmas: np.ndarray) -> np.ndarray:
+        """Similarity with the ground evidence folded in: ``appearance_weight * sim + weight * (1 - sigmas /
+        gate_sigmas)`` where there is ground evidence (arrays of one shape). Without any, ``sim`` itself."""
+        gp = self.params.ground
+        app = sim
+        if gp.appearance_weight != 1.0:
+            have = np.isfinite(sim)
+            app = np.where(have, gp.appearance_weight * np.where(have, sim, 0.0),
+                           -np.inf if gp.appearance_weight > 0 else 0.0)
+        evidence = np.isfinite(ground_sigmas)
+        if not evidence.any():
+            return app
+        bonus = gp.weight * (1.0 - np.clip(np.where(evidence, ground_sigmas, 0.0) / gp.gate_sigmas, 0.0, 1.0))
+        return np.where(evidence, app + bonus, app)
 
     # ------------------------------------------------------------------------------------------------ decisions
     def _ready(self, t: CameraTrack, force: bool) -> bool:
-        if force or t.ended or t.n_good >= self.params.min_embeddings:
+        """Decide now: forced, ended, old enough (max_defer_s) or gone quiet; else once it has min_embeddings
+        good embeddings and, with ground positions, ``ground.min_shared_s`` of them (so that overlapping views
+        can be compared on the ground before the first decision)."""
+        if force or t.ended or (t.n_good >= self.params.min_embeddings and self._ground_ready(t)):
             return True
         clock = self.camera_clock.get(t.camera, t.last_ts)
         if clock - t.first_ts >= self.params.max_defer_s:
             return True
         return self.clock_s - t.last_ts >= self.params.track_timeout_s
+
+    def _ground_ready(self, t: CameraTrack) -> bool:
+        """No positions, or ``min_shared_s`` of them and one sample more (another camera's latest frame may not
+        have arrived yet)."""
+        g = t.ground
+        return g is None or (len(g) - 1) * g.interval_s >= self.params.ground.min_shared_s - _TIME_EPS_S
 
     def decide(self, force: bool = False) -> list[IdentityEvent]:
         """Assign ready pending tracks and re-check young ones. ``force``: decide every pending track now."""
@@ -313,12 +453,17 @@ class IdentityEngine:
             for batch in _simultaneous_batches(by_camera[camera]):
                 events.extend(self._assign_group(batch))
         events.extend(self._recheck_young())
+        gp = self.params.ground
+        if self._any_ground and gp.refine_interval_s > 0 and self.clock_s - self._last_refine >= gp.refine_interval_s:
+            events.extend(self._refine())
         return events
 
     def _assign_group(self, group: list[CameraTrack]) -> list[IdentityEvent]:
         """Hungarian assignment of one camera's ready tracks to identities (or new ones)."""
         threshold = self.params.match_threshold
-        sim_all, conflict_all = self._scores(group)
+        sc = self._scores(group)
+        app_all, conflict_all = sc.sim, sc.conflict
+        sim_all = [self._effective(s, g) for s, g in zip(sc.sim, sc.ground_sigmas)]
         scores = list(zip(sim_all, conflict_all))
         feasible = [(~c) & (s >= threshold) for s, c in scores]
         candidates = np.flatnonzero(np.any(feasible, axis=0)) if scores and len(scores[0][0]) else \
@@ -342,11 +487,13 @@ class IdentityEngine:
                 self._attach(t, ident, now)
                 others = np.delete(feasible_sim, j)
                 second = float(others.max()) if len(others) else -math.inf
+                sig = float(sc.ground_sigmas[i, j])
                 events.append(IdentityEvent("assigned", t.camera, t.local_id, ident.gid, now,
-                                            similarity=float(sim[j]),
-                                            runner_up=second if math.isfinite(second) else None))
+                                            similarity=float(app_all[i, j]),
+                                            runner_up=second if math.isfinite(second) else None,
+                                            ground_sigmas=sig if math.isfinite(sig) else None))
             else:
-                best = float(sim.max()) if len(sim) else -math.inf
+                best = float(app_all[i].max()) if len(sim) else -math.inf
                 ident = self._new_identity(t)
                 self._attach(t, ident, now)
                 events.append(IdentityEvent("new_identity", t.camera, t.local_id, ident.gid, now,
@@ -366,18 +513,23 @@ class IdentityEngine:
             if t.assigned_ts is None or now - t.assigned_ts > self.params.correction_window_s:
                 self._young.discard(key)
                 continue
-            if t.n_good > t.n_good_checked and t.feature() is not None:
+            grew = t.ground is not None and t.ground.added > t.n_ground_checked
+            if (t.n_good > t.n_good_checked or grew) and t.feature() is not None:
                 t.n_good_checked = t.n_good
+                t.n_ground_checked = t.ground.added if t.ground is not None else 0
                 due.append(t)
-        sim_all, conflict_all = self._scores(due)
+        sc = self._scores(due)
         col_gid = list(self._col_gid)  # columns as scored (corrections below may retire identities)
-        for t, sim, conflict in zip(due, sim_all, conflict_all):
+        for i, t in enumerate(due):
+            app, conflict = sc.sim[i], sc.conflict[i]
+            sim = self._effective(app, sc.ground_sigmas[i])
             key = t.key
             now = self.camera_clock.get(t.camera, t.last_ts)
             current = self.identities.get(t.gid)  # type: ignore[arg-type]
             if current is None or current.col >= len(sim) or col_gid[current.col] != current.gid:
                 continue
-            cur_sim = float(sim[current.col])
+            # apart on the ground from its own identity's other tracks: it no longer fits there at all
+            cur_sim = -math.inf if sc.ground_conflict[i, current.col] else float(sim[current.col])
             alone = len(current.tracks) == 1
             sim_other = sim.copy()
             sim_other[current.col] = -np.inf
@@ -393,20 +545,177 @@ class IdentityEngine:
                 target = None  # no longer fits its identity nor any other: a new one
             else:
                 continue
+            sig = float(sc.ground_sigmas[i, j]) if target is not None else math.nan
             previous = current.gid
-            emptied = self._detach(t)
-            if target is None:
-                target = self._new_identity(t)
-            self._attach(t, target, now)
-            self._young.discard(key)  # one correction per track: no flapping
-            events.append(IdentityEvent("corrected", t.camera, t.local_id, target.gid, now, previous_gid=previous,
-                                        similarity=best if math.isfinite(best) else None))
-            if emptied is not None:
-                events.append(IdentityEvent("retired", t.camera, t.local_id, previous, now,
-                                            previous_gid=target.gid))
-            logger.debug("corrected %s/%d: %d -> %d (sim %.3f vs %.3f)", t.camera, t.local_id, previous,
-                         target.gid, best, cur_sim)
+            events += self._move(t, target, now, "young", float(app[j]) if math.isfinite(best) else None,
+                                 sig if math.isfinite(sig) else None)
+            logger.debug("corrected %s/%d: %d -> %s (sim %.3f vs %.3f)", t.camera, t.local_id, previous, t.gid,
+                         best, cur_sim)
         return events
+
+    def _move(self, t: CameraTrack, target: Identity | None, now: float, cause: CorrectionCause,
+              similarity: float | None, ground_sigmas: float | None) -> list[IdentityEvent]:
+        """Move assigned track t to ``target`` (None: a new identity): ``corrected``, and ``retired`` when its
+        old identity is left empty. The track is not re-checked afterwards (one correction per track)."""
+        previous = t.gid
+        if previous is None:
+            raise RuntimeError(f"track {t.camera}/{t.local_id} has no identity to move from")
+        emptied = self._detach(t)
+        if target is None:
+            target = self._new_identity(t)
+        self._attach(t, target, now)
+        self._young.discard(t.key)  # one correction per track: no flapping
+        events = [IdentityEvent("corrected", t.camera, t.local_id, target.gid, now, previous_gid=previous,
+                                similarity=similarity, cause=cause, ground_sigmas=ground_sigmas)]
+        if emptied is not None:
+            events.append(IdentityEvent("retired", t.camera, t.local_id, previous, now, previous_gid=target.gid))
+        return events
+
+    # ------------------------------------------------------------------------------------------------ refinement
+    def _refine(self) -> list[IdentityEvent]:
+        """Split identities whose tracks disagree on the ground, then merge identities whose tracks agree on it
+        over ``refine_span_s`` (see the module docstring). Tracks considered: assigned, with a ground sample
+        within ``history_s``."""
+        gp = self.params.ground
+        clock = self.clock_s
+        self._last_refine = clock
+        active = [t for t in self.tracks.values() if t.gid is not None and t.ground is not None and len(t.ground)
+                  and t.ground.last()[0] >= clock - gp.history_s]
+        if len(active) < 2:
+            return []
+        self._rows.refresh(self.normalizer, list(self._cameras))
+        events = self._split(active)
+        events += self._merge(active)
+        return events
+
+    def _ground_contradiction(self, a: CameraTrack, b: CameraTrack) -> bool:
+        """Two tracks with ground histories cannot be one person: apart (median beyond ``gate_sigmas``) over
+        their last ``refine_span_s`` of shared time -- at least ``min_shared_s`` of it -- (different cameras), or
+        out of reach at walking speed one after the other."""
+        gp = self.params.ground
+        ga, gb = a.ground, b.ground
+        if ga is None or gb is None or not len(ga) or not len(gb):
+            return False
+        floor = gp.position_sigma_floor_m ** 2
+        w = gp.min_shared_s
+        for earlier, later in ((ga, gb), (gb, ga)):
+            if earlier.ts[-1] < later.ts[0]:  # one after the other
+                t0, xy0, v0 = earlier.tail(w)
+                t1, xy1, v1 = later.head(w)
+                return bool(travel_infeasible(np.float64(t1 - t0), np.float64(np.hypot(*(xy1 - xy0))),
+                                              np.float64(v0 + v1 + 2 * floor), gp.max_speed_mps,
+                                              gp.travel_margin_sigmas))
+        if a.camera == b.camera:
+            return False
+        span = shared_span(ga, gb, floor, _GROUND_MAX_GAP_INTERVALS * gp.sample_interval_s, gp.refine_span_s)
+        return span.duration_s >= gp.min_shared_s - _TIME_EPS_S and span.sigmas > gp.gate_sigmas
+
+    def _split(self, active: list[CameraTrack]) -> list[IdentityEvent]:
+        """An identity two of whose tracks contradict each other on the ground holds two people: the track with
+        most contradictions (then the later assigned) is re-assigned as a pending track would be, or founds a new
+        identity. One split per identity and round."""
+        by_gid: dict[int, list[CameraTrack]] = {}
+        for t in active:
+            by_gid.setdefault(t.gid, []).append(t)  # type: ignore[arg-type]
+        events: list[IdentityEvent] = []
+        for gid in sorted(by_gid):
+            members = sorted(by_gid[gid], key=lambda u: u.key)
+            if len(members) < 2:
+                continue
+            bad: dict[TrackKey, int] = {}
+            for a_i, a in enumerate(members):
+                for b in members[a_i + 1:]:
+                    if self._ground_contradiction(a, b):
+                        bad[a.key] = bad.get(a.key, 0) + 1
+                        bad[b.key] = bad.get(b.key, 0) + 1
+            if not bad:
+                continue
+            t = max((u for u in members if u.key in bad),
+                    key=lambda u: (bad[u.key], u.assigned_ts or -math.inf, u.first_ts, u.key))
+            events += self._reassign(t, "split")
+        return events
+
+    def _reassign(self, t: CameraTrack, cause: CorrectionCause) -> list[IdentityEvent]:
+        """Score assigned track t against every identity (its own is infeasible through the contradiction) and
+        move it to the best feasible one at or above match_threshold, else to a new identity."""
+        sc = self._scores([t])
+        sim = self._effective(sc.sim[0], sc.ground_sigmas[0])
+        sim = np.where(sc.conflict[0], -np.inf, sim)
+        cur = self.identities.get(t.gid)  # type: ignore[arg-type]
+        if cur is not None and 0 <= cur.col < len(sim):
+            sim[cur.col] = -np.inf
+        j = int(np.argmax(sim)) if len(sim) else -1
+        target: Identity | None = None
+        similarity: float | None = None
+        ground: float | None = None
+        if j >= 0 and sim[j] >= self.params.match_threshold:
+            target = self.identities.get(self._col_gid[j])
+            similarity = float(sc.sim[0, j]) if math.isfinite(sc.sim[0, j]) else None
+            sig = float(sc.ground_sigmas[0, j])
+            ground = sig if math.isfinite(sig) else None
+        now = self.camera_clock.get(t.camera, t.last_ts)
+        logger.debug("%s: %s/%d leaves %s for %s", cause, t.camera, t.local_id, t.gid,
+                     target.gid if target is not None else "a new identity")
+        return self._move(t, target, now, cause, similarity, ground)
+
+    def _merge(self, active: list[CameraTrack]) -> list[IdentityEvent]:
+        """Two identities with tracks in different cameras that agree on the ground (mean within
+        ``merge_max_sigmas``) over at least ``refine_span_s`` are one person, unless any of their tracks
+        conflict (topology, ground) or their best appearance similarity is below ``merge_min_similarity``: the
+        younger identity's tracks move to the older one, which it retires into."""
+        gp = self.params.ground
+        floor = gp.position_sigma_floor_m ** 2
+        max_gap = _GROUND_MAX_GAP_INTERVALS * gp.sample_interval_s
+        candidates: dict[tuple[int, int], float] = {}
+        placed = [(t.gid, t.camera, t.ground) for t in active if t.gid is not None and t.ground is not None]
+        for a_i, (gid_a, cam_a, ga) in enumerate(placed):
+            for gid_b, cam_b, gb in placed[a_i + 1:]:
+                if gid_a == gid_b or cam_a == cam_b or ga.ts[-1] < gb.ts[0] or gb.ts[-1] < ga.ts[0]:
+                    continue
+                span = shared_span(ga, gb, floor, max_gap)
+                if span.duration_s >= gp.refine_span_s - _TIME_EPS_S and span.sigmas <= gp.merge_max_sigmas:
+                    pair = (min(gid_a, gid_b), max(gid_a, gid_b))
+                    candidates[pair] = min(candidates.get(pair, math.inf), span.sigmas)
+        events: list[IdentityEvent] = []
+        merged: set[int] = set()
+        for (g1, g2), sigmas in sorted(candidates.items(), key=lambda kv: (kv[1], kv[0])):
+            if g1 in merged or g2 in merged:
+                continue
+            i1, i2 = self.identities.get(g1), self.identities.get(g2)
+            if i1 is None or i2 is None or not self._mergeable(i1, i2):
+                continue
+            keep, gone = (i1, i2) if (i1.first_ts, i1.gid) <= (i2.first_ts, i2.gid) else (i2, i1)
+            merged.update((g1, g2))
+            similarity = self._best_similarity(keep, gone)
+            logger.debug("merge: identity %d into %d (ground %.2f sigmas)", gone.gid, keep.gid, sigmas)
+            for t in sorted(gone.tracks.values(), key=lambda u: u.key):
+                now = self.camera_clock.get(t.camera, t.last_ts)
+                events += self._move(t, keep, now, "merge", similarity, sigmas)
+        return events
+
+    def _best_similarity(self, a: Identity, b: Identity) -> float | None:
+        """Best cosine similarity between the (normalised) prototypes of two identities, None when one has none."""
+        r = self._rows
+        ra = [t.row for t in a.tracks.values() if t.row >= 0 and r.has_feat[t.row]]
+        rb = [t.row for t in b.tracks.values() if t.row >= 0 and r.has_feat[t.row]]
+        if not ra or not rb or not r.dim:
+            return None
+        return float((r.normed[ra] @ r.normed[rb].T).max())
+
+    def _mergeable(self, a: Identity, b: Identity) -> bool:
+        """No track of ``a`` conflicts with one of ``b`` (topology, or ground where both have positions) and
+        their appearance does not contradict."""
+        for u in a.tracks.values():
+            for v in b.tracks.values():
+                gap = max(u.first_ts, v.first_ts) - min(u.last_ts, v.last_ts)
+                both_ground = u.ground is not None and v.ground is not None and len(u.ground) and len(v.ground)
+                replaced = both_ground and u.camera != v.camera and gap >= 0
+                if not replaced and gap < self.topology.min_gap_s(u.camera, v.camera):
+                    return False
+                if both_ground and self._ground_contradiction(u, v):
+                    return False
+        sim = self._best_similarity(a, b)
+        return sim is None or sim >= self.params.ground.merge_min_similarity
 
     # ------------------------------------------------------------------------------------------------ lifecycle
     def end_stale_tracks(self, force: bool = False) -> list[CameraTrack]:

@@ -1,5 +1,6 @@
 """The identity gallery: one row per track that belongs to an identity, with its raw and camera-normalised
-mean embedding, its identity column, camera and time span (arrays, so scoring is a few matrix operations)."""
+mean embedding, its identity column, camera, time span and first / last ground position (arrays, so scoring is a
+few matrix operations)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ OFFSET_REFRESH_TOLERANCE = 0.01
 
 class Gallery:
     """Row storage of all tracks that belong to identities: raw and normalised features (N, D), identity column,
-    camera index and time span (N,) per row.
+    camera index and time span (N,) per row; for tracks with ground positions (``has_ground``) the time of the
+    first and last sample (N,) s, and the robust start and end (``GroundHistory.head`` / ``tail``): time (N,) s,
+    position (N, 2) m and isotropic variance (N,) m^2.
 
     ``dirty``: rows whose track got embeddings since its raw feature was copied; ``unnormalized``: rows to
     re-normalise at the next :meth:`refresh` even if their camera's offset did not move.
@@ -33,6 +36,15 @@ class Gallery:
         self.cam = np.zeros((0,), np.int64)
         self.first = np.zeros((0,), np.float64)
         self.last = np.zeros((0,), np.float64)
+        self.has_ground = np.zeros((0,), bool)
+        self.ground_first_ts = np.zeros((0,), np.float64)
+        self.ground_last_ts = np.zeros((0,), np.float64)
+        self.head_ts = np.zeros((0,), np.float64)
+        self.tail_ts = np.zeros((0,), np.float64)
+        self.head_xy = np.zeros((0, 2), np.float64)
+        self.tail_xy = np.zeros((0, 2), np.float64)
+        self.head_var = np.zeros((0,), np.float64)
+        self.tail_var = np.zeros((0,), np.float64)
         self.free: list[int] = []
         self.size = 0  # rows [0, size) may be used
         self.dirty: set[int] = set()
@@ -57,6 +69,11 @@ class Gallery:
         self.has_feat, self.used = grow(self.has_feat, False), grow(self.used, False)
         self.col, self.cam = grow(self.col, -1), grow(self.cam, -1)
         self.first, self.last = grow(self.first, 0.0), grow(self.last, 0.0)
+        self.has_ground = grow(self.has_ground, False)
+        self.ground_first_ts, self.ground_last_ts = grow(self.ground_first_ts, 0.0), grow(self.ground_last_ts, 0.0)
+        self.head_ts, self.tail_ts = grow(self.head_ts, 0.0), grow(self.tail_ts, 0.0)
+        self.head_xy, self.tail_xy = grow(self.head_xy, 0.0), grow(self.tail_xy, 0.0)
+        self.head_var, self.tail_var = grow(self.head_var, 0.0), grow(self.tail_var, 0.0)
         if self.dim:
             self.raw, self.normed = grow(self.raw, 0.0), grow(self.normed, 0.0)
 
@@ -71,26 +88,42 @@ class Gallery:
     def release(self, row: int) -> None:
         self.used[row] = False
         self.has_feat[row] = False
+        self.has_ground[row] = False
         self.col[row] = -1
         self.dirty.discard(row)
         self.free.append(row)
         self.owner.pop(row, None)
         self.unnormalized.discard(row)
 
-    def add(self, t: CameraTrack, camera_index: int, col: int, normalizer: CameraNormalizer) -> None:
-        """Give track t (which joined identity column ``col``) a row, with its current features."""
+    def add(self, t: CameraTrack, camera_index: int, col: int, normalizer: CameraNormalizer,
+            ground_window_s: float) -> None:
+        """Give track t (which joined identity column ``col``) a row, with its current features and ground
+        summary (``set_ground``)."""
         row = self.allocate()
         t.row = row
         self.owner[row] = t
         self.used[row] = True
         self.cam[row] = camera_index
         self.set_span(t)
+        self.set_ground(t, ground_window_s)
         self.col[row] = col
         self.refresh_row(t, normalizer)
 
     def set_span(self, t: CameraTrack) -> None:
         """Copy track t's time span to its row."""
         self.first[t.row], self.last[t.row] = t.first_ts, t.last_ts
+
+    def set_ground(self, t: CameraTrack, window_s: float) -> None:
+        """Copy track t's start and end on the ground (``GroundHistory.head`` / ``tail`` over ``window_s``) to
+        its row (no positions: the row has no ground)."""
+        g, row = t.ground, t.row
+        if g is None or not len(g):
+            self.has_ground[row] = False
+            return
+        self.has_ground[row] = True
+        self.ground_first_ts[row], self.ground_last_ts[row] = g.ts[0], g.ts[-1]
+        self.head_ts[row], self.head_xy[row], self.head_var[row] = g.head(window_s)
+        self.tail_ts[row], self.tail_xy[row], self.tail_var[row] = g.tail(window_s)
 
     def mark_dirty(self, row: int) -> None:
         """The row's track got an embedding: copy and re-normalise its feature at the next :meth:`refresh`."""

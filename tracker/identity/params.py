@@ -17,6 +17,7 @@ __all__ = [
     "CameraLink",
     "TopologyParams",
     "NormalizationParams",
+    "GroundParams",
     "IdentityParams",
 ]
 
@@ -59,6 +60,42 @@ class NormalizationParams:
 
 
 @dataclass(frozen=True)
+class GroundParams:
+    """Ground-plane evidence for tracks of calibrated cameras (``ground.py``); tracks without positions are matched
+    on appearance and topology alone.
+
+    History: one position sample per ``sample_interval_s`` (averaged), the last ``history_s`` kept per track.
+    Uncertainty: each position's covariance plus ``position_sigma_floor_m`` squared (calibration error, the foot
+    point differing between views). Overlapping views: over at least ``min_shared_s`` of shared time the mean
+    per-sample distance in standard deviations (``sigmas``) decides: above ``gate_sigmas`` the two are different
+    people (infeasible, whatever their appearance), below it the similarity gains ``weight * (1 - sigmas /
+    gate_sigmas)`` (cosine units). ``appearance_weight`` scales the appearance similarity (1; 0 = ground only, for
+    studies). One after the other: a track that could not be reached from another at ``max_speed_mps`` (after
+    forgiving ``travel_margin_sigmas`` of the positions' uncertainty) cannot be the same person; this replaces the
+    topology's transition times where both have positions; each track's start and end are the medians of its
+    first / last ``min_shared_s`` of positions. A track is decided once it has ``min_shared_s`` of positions (or
+    at ``max_defer_s``). Refinement every ``refine_interval_s`` (0 = off): an identity two of whose tracks
+    disagree on the ground over their last ``refine_span_s`` of shared time (or out of reach at walking speed) is
+    split; two identities whose tracks agree within ``merge_max_sigmas`` over ``refine_span_s`` and whose
+    appearance does not contradict (best similarity >= ``merge_min_similarity``) are merged.
+    """
+
+    sample_interval_s: float = 0.2
+    history_s: float = 60.0
+    position_sigma_floor_m: float = 0.25
+    min_shared_s: float = 1.0
+    gate_sigmas: float = 3.0
+    weight: float = 0.3
+    appearance_weight: float = 1.0
+    max_speed_mps: float = 2.0
+    travel_margin_sigmas: float = 3.0
+    refine_interval_s: float = 1.0
+    refine_span_s: float = 4.0
+    merge_max_sigmas: float = 1.5
+    merge_min_similarity: float = 0.0
+
+
+@dataclass(frozen=True)
 class IdentityParams:
     """Assignment, correction and retention tunables of ``IdentityEngine`` (see the ``hub`` config section).
 
@@ -66,7 +103,8 @@ class IdentityParams:
     that counts towards min_embeddings (good embeddings before a decision). max_defer_s: decide anyway at this
     track age. correction_window_s / correction_margin: how long and by how much better another identity must fit
     to move a young track. prototypes_per_camera: closed tracks kept per identity and camera. track_timeout_s: a
-    track not updated this long has ended. gallery_retention_s / max_identities: identity eviction.
+    track not updated this long has ended. gallery_retention_s / max_identities: identity eviction. ground: the
+    ground-plane evidence of calibrated cameras.
     """
 
     match_threshold: float = 0.4
@@ -81,3 +119,4 @@ class IdentityParams:
     max_identities: int = 100000
     normalization: NormalizationParams = field(default_factory=NormalizationParams)
     topology: TopologyParams = field(default_factory=TopologyParams)
+    ground: GroundParams = field(default_factory=GroundParams)

@@ -7,13 +7,18 @@ from typing import Literal
 
 import numpy as np
 
+from tracker.identity.ground import GroundHistory
 from tracker.identity.vectors import NORM_EPS
 
-__all__ = ["TrackKey", "EventKind", "CameraTrack", "Identity", "IdentityEvent"]
+__all__ = ["TrackKey", "EventKind", "CorrectionCause", "CameraTrack", "Identity", "IdentityEvent"]
 
 TrackKey = tuple[str, int]
 """(camera, local track id)."""
 EventKind = Literal["new_identity", "assigned", "corrected", "retired"]
+CorrectionCause = Literal["young", "split", "merge"]
+"""Why a ``corrected`` event moved a track: a young assignment re-checked (``young``), the periodic refinement
+splitting an identity whose tracks disagree on the ground (``split``) or merging two identities that agree on it
+(``merge``)."""
 
 
 @dataclass(eq=False)
@@ -27,6 +32,9 @@ class CameraTrack:
         gid: global id, None while the decision is deferred.
         assigned_ts: camera time of the (last) assignment; n_good_checked: n_good at the last (re)check.
         ended: not updated for track_timeout_s.
+        ground: bounded history of ground-plane positions (metres) with their covariances, None until the first
+            position (cameras without calibration send none).
+        n_ground_checked: ground samples at the last (re)check.
     """
 
     camera: str
@@ -44,6 +52,8 @@ class CameraTrack:
     n_good_checked: int = 0
     ended: bool = False
     row: int = -1
+    ground: GroundHistory | None = field(default=None, repr=False)
+    n_ground_checked: int = 0
     _unit: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -79,8 +89,11 @@ class IdentityEvent:
     """A change of identity state.
 
     kind: ``new_identity`` (the track founded global id ``gid``), ``assigned`` (it joined existing ``gid``),
-    ``corrected`` (it moved from ``previous_gid`` to ``gid``), ``retired`` (identity ``gid`` lost its last track
-    to a correction and was merged into ``previous_gid``'s successor; camera/local_id name the moved track).
+    ``corrected`` (it moved from ``previous_gid`` to ``gid``; ``cause`` says why: a young assignment re-checked,
+    or the refinement splitting or merging identities), ``retired`` (identity ``gid`` lost its last track to a
+    correction or a merge and was merged into ``previous_gid``; camera/local_id name the moved track).
+    similarity: the appearance similarity (cosine) behind the decision; ground_sigmas: the mean ground distance
+    over the tracks' shared time in standard deviations, where ground evidence took part (None otherwise).
     """
 
     kind: EventKind
@@ -91,3 +104,5 @@ class IdentityEvent:
     previous_gid: int | None = None
     similarity: float | None = None
     runner_up: float | None = None
+    cause: CorrectionCause | None = None
+    ground_sigmas: float | None = None
