@@ -223,3 +223,25 @@ def test_refinement_splits_an_identity_that_holds_two_people() -> None:
     split = [e for e in events if e.cause == "split"]
     assert split and (split[0].camera, split[0].local_id) == ("b", 1) and split[0].timestamp_s > 6.0
     assert gid(eng, "a", 1) != gid(eng, "b", 1)
+
+
+def test_a_brief_same_camera_overlap_is_a_handover_only_where_another_camera_vouches() -> None:
+    """Camera a's old track drifts off the person (onto the background, 6 m away) for its last second while a
+    new track takes the person over; camera b sees the person throughout. Without b the two overlapping tracks
+    of a must be two people."""
+    look = appearance(8)
+    path = walk(0, 0, 0.5, 0.2)
+
+    def drifts(t: float) -> tuple[float, float]:
+        return path(t) if t < 4.0 else (6.0, 0.0)
+
+    a_old, a_new = Seen("a", 1, 0.0, 5.0, look, drifts), Seen("a", 2, 4.0, 10.0, look, path)
+    eng = engine()
+    run(eng, [a_old, a_new, Seen("b", 1, 0.0, 10.0, with_cosine(look, 0.5, 8), path)], 10.0)
+    assert gid(eng, "a", 2) == gid(eng, "a", 1) == gid(eng, "b", 1)
+    alone = engine()
+    run(alone, [a_old, a_new], 10.0)
+    assert gid(alone, "a", 2) != gid(alone, "a", 1)
+    strict = engine(ground_handover_s=0.0)
+    run(strict, [a_old, a_new, Seen("b", 1, 0.0, 10.0, with_cosine(look, 0.5, 8), path)], 10.0)
+    assert gid(strict, "a", 2) != gid(strict, "a", 1)

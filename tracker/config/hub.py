@@ -120,6 +120,11 @@ class HubConfig:
     ground_appearance_weight: float = _f(1.0, "Factor on the appearance similarity where ground evidence is "
                                          "available anywhere; 1 = appearance as is, 0 = match on the ground only "
                                          "(for studies).", lo=0.0, hi=1.0)
+    ground_handover_s: float = _f(2.0, "Two tracks of one camera seen at the same time are two people, unless "
+                                  "they overlap by at most this long and a track of another camera agrees on the "
+                                  "ground with the newer one: then the older is taken as the camera tracker's "
+                                  "lingering remainder (drifted or doubled) and both may share the global id. "
+                                  "0 = never.", lo=0.0, hi=60.0)
     ground_max_speed_mps: float = _f(2.0, "Fastest walking speed: a track that starts further from where another "
                                      "ended than this speed allows in the time between (after "
                                      "ground_travel_margin_sigmas) is not the same person. Replaces "

@@ -78,6 +78,7 @@ def identity_params(cfg: HubConfig) -> IdentityParams:
             gate_sigmas=cfg.ground_gate_sigmas,
             weight=cfg.ground_weight,
             appearance_weight=cfg.ground_appearance_weight,
+            handover_s=cfg.ground_handover_s,
             max_speed_mps=cfg.ground_max_speed_mps,
             travel_margin_sigmas=cfg.ground_travel_margin_sigmas,
             refine_interval_s=cfg.ground_refine_interval_s,

@@ -344,13 +344,28 @@ class IdentityEngine:
         if self._any_ground and r.has_ground[rows].any():
             replaced, ground_conflict, ev_n, ev_sum = self._ground_terms(tracks, rows, cams, gap)
             ground_conflict &= ~own
-            conflict = np.where(replaced, False, conflict) | ground_conflict
+            conflict = (np.where(replaced, False, conflict) | ground_conflict) & ~own
             ground_conflict_col[:, present] = np.logical_or.reduceat(ground_conflict, starts, axis=1)
             n_col = np.add.reduceat(ev_n, starts, axis=1)
             sum_col = np.add.reduceat(ev_sum, starts, axis=1)
             sigmas_col[:, present] = np.where(n_col > 0, sum_col / np.maximum(n_col, 1), np.nan)
+            # a brief same-camera overlap (hand-over) is allowed where another camera vouches on the ground
+            same_cam = cams[:, None] == r.cam[rows][None]
+            handover = same_cam & (gap >= -self.params.ground.handover_s) & ~ground_conflict
+            vouched = np.logical_or.reduceat(conflict & ~handover, starts, axis=1)
+            conflict_col[:, present] = np.where(n_col > 0, vouched, np.logical_or.reduceat(conflict, starts, axis=1))
+            return _Scores(self._similarities(tracks, rows, own, starts, present, sim_col), conflict_col,
+                           ground_conflict_col, sigmas_col)
         conflict &= ~own
         conflict_col[:, present] = np.logical_or.reduceat(conflict, starts, axis=1)
+        return _Scores(self._similarities(tracks, rows, own, starts, present, sim_col), conflict_col,
+                       ground_conflict_col, sigmas_col)
+
+    def _similarities(self, tracks: list[CameraTrack], rows: np.ndarray, own: np.ndarray, starts: np.ndarray,
+                      present: np.ndarray, sim_col: np.ndarray) -> np.ndarray:
+        """Fill sim_col (Q, ncols) with each query's best similarity over each identity's rows (grouped by
+        ``starts``, columns ``present``), leaving out its own row; returns sim_col."""
+        r = self._rows
         feats = [self._query_feature(t) for t in tracks]
         have = [i for i, f in enumerate(feats) if f is not None]
         if have and r.dim:
@@ -359,7 +374,7 @@ class IdentityEngine:
             sims[~r.has_feat[rows][None].repeat(len(have), 0)] = -np.inf
             sims[own[have]] = -np.inf
             sim_col[np.array(have)[:, None], present[None]] = np.maximum.reduceat(sims, starts, axis=1)
-        return _Scores(sim_col, conflict_col, ground_conflict_col, sigmas_col)
+        return sim_col
 
     def _ground_terms(self, tracks: list[CameraTrack], rows: np.ndarray, cams: np.ndarray,
                       gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -710,7 +725,8 @@ class IdentityEngine:
                 gap = max(u.first_ts, v.first_ts) - min(u.last_ts, v.last_ts)
                 both_ground = u.ground is not None and v.ground is not None and len(u.ground) and len(v.ground)
                 replaced = both_ground and u.camera != v.camera and gap >= 0
-                if not replaced and gap < self.topology.min_gap_s(u.camera, v.camera):
+                handover = both_ground and u.camera == v.camera and gap >= -self.params.ground.handover_s
+                if not replaced and not handover and gap < self.topology.min_gap_s(u.camera, v.camera):
                     return False
                 if both_ground and self._ground_contradiction(u, v):
                     return False

@@ -74,7 +74,9 @@ class GroundParams:
     forgiving ``travel_margin_sigmas`` of the positions' uncertainty) cannot be the same person; this replaces the
     topology's transition times where both have positions; each track's start and end are the medians of its
     first / last ``min_shared_s`` of positions. A track is decided once it has ``min_shared_s`` of positions (or
-    at ``max_defer_s``). Refinement every ``refine_interval_s`` (0 = off): an identity two of whose tracks
+    at ``max_defer_s``). Two tracks of one camera seen together are two people, unless they overlap by at most
+    ``handover_s`` and another camera's track of the identity agrees with the query on the ground (a per-camera
+    tracker's old track lingering, drifted or doubled, while a new one took the person over). Refinement every ``refine_interval_s`` (0 = off): an identity two of whose tracks
     disagree on the ground over their last ``refine_span_s`` of shared time (or out of reach at walking speed) is
     split; two identities whose tracks agree within ``merge_max_sigmas`` over ``refine_span_s`` and whose
     appearance does not contradict (best similarity >= ``merge_min_similarity``) are merged.
@@ -87,6 +89,7 @@ class GroundParams:
     gate_sigmas: float = 3.0
     weight: float = 0.3
     appearance_weight: float = 1.0
+    handover_s: float = 2.0
     max_speed_mps: float = 2.0
     travel_margin_sigmas: float = 3.0
     refine_interval_s: float = 1.0
