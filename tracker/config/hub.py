@@ -110,7 +110,7 @@ class HubConfig:
     ground_min_shared_s: float = _f(1.0, "Two tracks of overlapping cameras are compared on the ground once they "
                                     "share this much time; shorter overlaps give no ground evidence.",
                                     lo=0.0, hi=3600.0)
-    ground_gate_sigmas: float = _f(3.0, "Mean ground distance over the shared time, in standard deviations of the "
+    ground_gate_sigmas: float = _f(3.0, "Median ground distance over the shared time, in standard deviations of the "
                                    "two positions' combined uncertainty, above which two tracks are different "
                                    "people whatever their appearance (a look-alike elsewhere is never merged).",
                                    lo=0.1, hi=100.0)
@@ -137,8 +137,9 @@ class HubConfig:
                                          lo=0.0, hi=3600.0)
     ground_refine_span_s: float = _f(4.0, "Refinement: two identities merge when their tracks agree on the ground "
                                      "over at least this much shared time; an identity splits when two of its "
-                                     "tracks disagree over the last this much of theirs.", lo=0.1, hi=3600.0)
-    ground_merge_max_sigmas: float = _f(1.5, "Refinement: most mean ground distance (standard deviations) over "
+                                     "tracks disagree over their whole shared time, at least this long.",
+                                     lo=0.1, hi=3600.0)
+    ground_merge_max_sigmas: float = _f(1.5, "Refinement: most median ground distance (standard deviations) over "
                                         "the shared time for a merge.", lo=0.0, hi=100.0)
     ground_merge_min_similarity: float = _f(0.0, "Refinement: two identities are merged only if their best "
                                             "appearance similarity (cosine, after camera normalisation) is at "

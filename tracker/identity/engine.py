@@ -16,13 +16,13 @@ frame updates and calls :meth:`IdentityEngine.decide`, which
   identity fits clearly better (``correction_margin``); an identity left without tracks is retired.
 
 Tracks of calibrated cameras also carry ground-plane positions (metres, ``ground.py``; params ``ground``). Where a
-query track and an identity's track in another camera share at least ``min_shared_s`` of time, the mean distance
-over that whole span, in standard deviations of their combined uncertainty, decides: above ``gate_sigmas`` the
+query track and an identity's track in another camera share at least ``min_shared_s`` of time, the median
+distance over that whole span, in standard deviations of their combined uncertainty, decides: above ``gate_sigmas`` the
 identity is infeasible (a look-alike elsewhere is never merged), below it the similarity gains up to ``weight``.
 Tracks one after the other (any cameras, re-entries too) must be reachable at ``max_speed_mps``; where both have
 positions this replaces the topology's transition time. A periodic refinement (``refine_interval_s``) splits an
-identity two of whose tracks disagree on the ground over their last ``refine_span_s`` of shared time and merges
-two identities whose tracks agree on it over ``refine_span_s`` without contradicting appearance. Without positions
+identity two of whose tracks disagree on the ground over their shared time (at least ``refine_span_s``) and
+merges two identities whose tracks agree on it over ``refine_span_s`` without contradicting appearance. Without positions
 none of this runs (a calibrated track also waits for ``min_shared_s`` of positions before its first decision).
 
 Similarities are cosine similarities of L2-normalised vectors. Times are the cameras' timestamps in seconds.
@@ -63,8 +63,9 @@ _TIME_EPS_S = 1e-6
 
 class _Scores(NamedTuple):
     """Per query track and identity column (Q, ncols): best appearance similarity (-inf: none), conflict (any
-    constraint, ground included), ground_conflict (the ground constraints alone) and ground_sigmas (mean ground
-    distance in standard deviations over the shared time, NaN without ground evidence)."""
+    constraint, ground included), ground_conflict (the ground constraints alone) and ground_sigmas (median ground
+    distance in standard deviations over the shared time, averaged over the identity's tracks weighted by their
+    samples; NaN without ground evidence)."""
 
     sim: np.ndarray
     conflict: np.ndarray
@@ -381,7 +382,7 @@ class IdentityEngine:
         """Ground evidence of query tracks (Q) against gallery rows (R), all (Q, R): ``replaced`` (both have
         positions, different cameras, one after the other: walking speed replaces the transition time),
         ``conflict`` (out of reach at walking speed, or apart over a shared span), and the evidence of shared
-        spans of at least ``min_shared_s``: samples ``n`` and ``n * mean sigmas``."""
+        spans of at least ``min_shared_s``: samples ``n`` and ``n * sigmas``."""
         r, gp = self._rows, self.params.ground
         shape = (len(tracks), len(rows))
         replaced, conflict = np.zeros(shape, bool), np.zeros(shape, bool)
@@ -603,10 +604,11 @@ class IdentityEngine:
         events += self._merge(active)
         return events
 
-    def _ground_contradiction(self, a: CameraTrack, b: CameraTrack) -> bool:
+    def _ground_contradiction(self, a: CameraTrack, b: CameraTrack, min_span_s: float) -> bool:
         """Two tracks with ground histories cannot be one person: apart (median beyond ``gate_sigmas``) over
-        their last ``refine_span_s`` of shared time -- at least ``min_shared_s`` of it -- (different cameras), or
-        out of reach at walking speed one after the other."""
+        their whole shared time, at least ``min_span_s`` of it (different cameras), or out of reach at walking
+        speed one after the other. The whole span, so that a track that followed the identity's person for most
+        of it and another person after a switch of the camera tracker stays where most of it belongs."""
         gp = self.params.ground
         ga, gb = a.ground, b.ground
         if ga is None or gb is None or not len(ga) or not len(gb):
@@ -622,17 +624,19 @@ class IdentityEngine:
                                               gp.travel_margin_sigmas))
         if a.camera == b.camera:
             return False
-        span = shared_span(ga, gb, floor, _GROUND_MAX_GAP_INTERVALS * gp.sample_interval_s, gp.refine_span_s)
-        return span.duration_s >= gp.min_shared_s - _TIME_EPS_S and span.sigmas > gp.gate_sigmas
+        span = shared_span(ga, gb, floor, _GROUND_MAX_GAP_INTERVALS * gp.sample_interval_s)
+        return span.duration_s >= min_span_s - _TIME_EPS_S and span.sigmas > gp.gate_sigmas
 
     def _split(self, active: list[CameraTrack]) -> list[IdentityEvent]:
-        """An identity two of whose tracks contradict each other on the ground holds two people: the track with
-        most contradictions (then the later assigned) is re-assigned as a pending track would be, or founds a new
-        identity. One split per identity and round."""
+        """An identity two of whose tracks contradict each other on the ground holds two people. The track with
+        most contradictions leaves, then the later assigned (it joined on less evidence; appearance is no guide:
+        a track fits the identity's other tracks of its own camera better than those of other cameras); it is
+        re-assigned as a pending track would be, or founds a new identity. One split per identity and round."""
         by_gid: dict[int, list[CameraTrack]] = {}
         for t in active:
             by_gid.setdefault(t.gid, []).append(t)  # type: ignore[arg-type]
         events: list[IdentityEvent] = []
+        span_s = self.params.ground.refine_span_s
         for gid in sorted(by_gid):
             members = sorted(by_gid[gid], key=lambda u: u.key)
             if len(members) < 2:
@@ -640,7 +644,7 @@ class IdentityEngine:
             bad: dict[TrackKey, int] = {}
             for a_i, a in enumerate(members):
                 for b in members[a_i + 1:]:
-                    if self._ground_contradiction(a, b):
+                    if self._ground_contradiction(a, b, span_s):
                         bad[a.key] = bad.get(a.key, 0) + 1
                         bad[b.key] = bad.get(b.key, 0) + 1
             if not bad:
@@ -728,7 +732,7 @@ class IdentityEngine:
                 handover = both_ground and u.camera == v.camera and gap >= -self.params.ground.handover_s
                 if not replaced and not handover and gap < self.topology.min_gap_s(u.camera, v.camera):
                     return False
-                if both_ground and self._ground_contradiction(u, v):
+                if both_ground and self._ground_contradiction(u, v, self.params.ground.min_shared_s):
                     return False
         sim = self._best_similarity(a, b)
         return sim is None or sim >= self.params.ground.merge_min_similarity

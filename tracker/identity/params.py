@@ -66,20 +66,22 @@ class GroundParams:
 
     History: one position sample per ``sample_interval_s`` (averaged), the last ``history_s`` kept per track.
     Uncertainty: each position's covariance plus ``position_sigma_floor_m`` squared (calibration error, the foot
-    point differing between views). Overlapping views: over at least ``min_shared_s`` of shared time the mean
-    per-sample distance in standard deviations (``sigmas``) decides: above ``gate_sigmas`` the two are different
-    people (infeasible, whatever their appearance), below it the similarity gains ``weight * (1 - sigmas /
+    point differing between views). A track is decided once it also has ``min_shared_s`` of positions (or at
+    ``max_defer_s``). Overlapping views: over at least ``min_shared_s`` of shared time the median per-sample
+    distance in standard deviations (``sigmas``) decides: above ``gate_sigmas`` the two are different people
+    (infeasible, whatever their appearance), below it the similarity gains ``weight * (1 - sigmas /
     gate_sigmas)`` (cosine units). ``appearance_weight`` scales the appearance similarity (1; 0 = ground only, for
-    studies). One after the other: a track that could not be reached from another at ``max_speed_mps`` (after
-    forgiving ``travel_margin_sigmas`` of the positions' uncertainty) cannot be the same person; this replaces the
-    topology's transition times where both have positions; each track's start and end are the medians of its
-    first / last ``min_shared_s`` of positions. A track is decided once it has ``min_shared_s`` of positions (or
-    at ``max_defer_s``). Two tracks of one camera seen together are two people, unless they overlap by at most
+    studies). Two tracks of one camera seen together are two people, unless they overlap by at most
     ``handover_s`` and another camera's track of the identity agrees with the query on the ground (a per-camera
-    tracker's old track lingering, drifted or doubled, while a new one took the person over). Refinement every ``refine_interval_s`` (0 = off): an identity two of whose tracks
-    disagree on the ground over their last ``refine_span_s`` of shared time (or out of reach at walking speed) is
-    split; two identities whose tracks agree within ``merge_max_sigmas`` over ``refine_span_s`` and whose
-    appearance does not contradict (best similarity >= ``merge_min_similarity``) are merged.
+    tracker's old track lingering, drifted or doubled, while a new one took the person over). One after the
+    other: a track that could not be reached from another at ``max_speed_mps`` (after forgiving
+    ``travel_margin_sigmas`` of the positions' uncertainty; each track's start and end are the medians of its
+    first / last ``min_shared_s`` of positions) cannot be the same person; this replaces the topology's
+    transition times where both have positions. Refinement every ``refine_interval_s`` (0 = off): an identity two
+    of whose tracks disagree on the ground over their whole shared time (at least ``refine_span_s``), or are out
+    of reach at walking speed, is split; two identities whose tracks agree within ``merge_max_sigmas`` over at
+    least ``refine_span_s`` and whose appearance does not contradict (best similarity >=
+    ``merge_min_similarity``) are merged.
     """
 
     sample_interval_s: float = 0.2

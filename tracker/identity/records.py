@@ -92,7 +92,7 @@ class IdentityEvent:
     ``corrected`` (it moved from ``previous_gid`` to ``gid``; ``cause`` says why: a young assignment re-checked,
     or the refinement splitting or merging identities), ``retired`` (identity ``gid`` lost its last track to a
     correction or a merge and was merged into ``previous_gid``; camera/local_id name the moved track).
-    similarity: the appearance similarity (cosine) behind the decision; ground_sigmas: the mean ground distance
+    similarity: the appearance similarity (cosine) behind the decision; ground_sigmas: the median ground distance
     over the tracks' shared time in standard deviations, where ground evidence took part (None otherwise).
     """
 
