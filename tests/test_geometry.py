@@ -25,7 +25,7 @@ from tracker.core.geometry import (
     orient_homography,
     visible_ground_polygon,
 )
-from tracker.models.calibration_fit import CalibrationFitError, fit_homography
+from tracker.models.calibration_fit import CalibrationFitError, FitMethod, fit_homography
 
 EPFL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "epfl-terrace1-dev"
 EPFL_WH = (360, 288)
@@ -157,8 +157,9 @@ def test_homography_recovered_from_noisy_pairs_and_an_outlier(epfl_c0: np.ndarra
     noisy = PointPairs(pts.image_uv, noisy_xy, pts.labels, "noisy")
     probe = _random_floor_points(epfl_c0, 200, rng)
     errors = {}
-    for method in ("ransac", "lmeds", "lsq"):
-        fit = fit_homography(noisy, method=method, ransac_threshold_m=0.3)  # type: ignore[arg-type]
+    methods: tuple[FitMethod, ...] = ("ransac", "lmeds", "lsq")
+    for method in methods:
+        fit = fit_homography(noisy, method=method, ransac_threshold_m=0.3)
         errors[method] = np.linalg.norm(image_to_ground(fit.image_to_ground, probe.image_uv) - probe.ground_xy,
                                         axis=1)
         if method != "lsq":
