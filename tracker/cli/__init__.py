@@ -23,6 +23,7 @@ _SUBCOMMANDS = [
     "status",
     "soak",
     "config",
+    "calibrate",
 ]
 
 
