@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tracker.cli import main
+from tracker.config import ConfigError
 from tracker.config.calibration import (
     CameraCalibration,
     calibration_from_mapping,
@@ -19,7 +20,6 @@ from tracker.config.calibration import (
     update_calibration,
 )
 from tracker.config.calibration_points import read_metropolis_points, read_point_pairs_csv
-from tracker.config.schema import ConfigError
 from tracker.core.geometry import feet_visible, foot_points_xyxy, image_to_ground
 from tracker.offline.ground_map import render_ground_map
 

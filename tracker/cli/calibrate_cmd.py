@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tracker.config import ConfigError
 from tracker.config.calibration import CameraCalibration, load_calibration, update_calibration
 from tracker.config.calibration_points import read_metropolis_points, read_point_pairs_csv
-from tracker.config.schema import ConfigError
 from tracker.core.geometry import PointPairs, image_to_ground
 from tracker.models.calibration_fit import CalibrationFitError, HomographyFit, fit_homography
 from tracker.offline.ground_map import draw_calibration_check

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from tracker.config.schema import ConfigError
+from tracker.config.errors import ConfigError
 from tracker.core.geometry import homography_problems, horizon_problems, orient_homography
 
 __all__ = [

@@ -21,7 +21,7 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
-from tracker.config.schema import ConfigError
+from tracker.config.errors import ConfigError
 from tracker.core.geometry import PointPairs
 
 __all__ = ["MIN_POINTS", "SensorPoints", "read_point_pairs_csv", "read_metropolis_points"]
