@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from paths import DATA
 
 from tracker.cli import main
 from tracker.config import ConfigError
@@ -23,7 +24,7 @@ from tracker.config.calibration_points import read_metropolis_points, read_point
 from tracker.core.geometry import feet_visible, foot_points_xyxy, image_to_ground
 from tracker.offline.ground_map import render_ground_map
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = DATA
 EPFL = SHARED / "epfl-terrace1-dev"
 PETS = SHARED / "pets-s2l1-dev" / "two-cam"
 EPFL_WH = (360, 288)
