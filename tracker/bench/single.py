@@ -6,14 +6,20 @@ import logging
 import resource
 import time
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from typing import Any
 
 import numpy as np
 
-from streams.base import Frame
 from tracker.config import Config
 from tracker.core.detections import Detections
 from tracker.core.protocols import Detector, PendingDetections, StreamingDetector
+from tracker.core.tracklet import TrackletUpdate
+from tracker.pipeline.camera import STAGES, CameraPipeline, in_order
+from tracker.pipeline.loop import FrameLoop, timed_frames
+from tracker.pipeline.publish_sink import PublishSink
+from tracker.pipeline.sink import FrameSink
+from tracker.pipeline.stats_sink import FrameStats
 
 __all__ = ["SingleCameraBench", "run_single_camera_bench", "percentiles_ms"]
 
@@ -67,7 +73,6 @@ def run_single_camera_bench(cfg: Config, video: str, max_frames: int = 0, warmup
     """
     from streams.factory import open_source
     from tracker.models.factory import build_models
-    from tracker.pipeline.camera import STAGES, CameraPipeline
 
     detector, embedder, clahe = build_models(cfg)
     with open_source(video, "bench", cfg.source) as src:
@@ -81,56 +86,40 @@ def run_single_camera_bench(cfg: Config, video: str, max_frames: int = 0, warmup
     block = block_frames if block_frames > 0 else n
     _detect_all(detector, frames[:warmup_frames])  # warm the detector up (first calls compile / allocate)
 
+    stats = FrameStats((*STAGES, "publish"))
     publisher = _WorkerPublisher(cfg) if publish else None
+    sinks: list[FrameSink] = [stats] if publisher is None else [PublishSink(publisher), stats]
     pipe = CameraPipeline(cfg, "bench", fps, detector, embedder, clahe)  # type: ignore[arg-type]
-    stage: dict[str, list[float]] = {s: [] for s in (*STAGES, "publish", "total")}
-    dets = tracks = 0
-
-    def finished(done: list[tuple[Frame, Any]]) -> None:
-        nonlocal dets, tracks
-        for frame, result in done:
-            for k, v in result.timings_ms.items():
-                stage[k].append(v)
-            if publisher is not None:
-                tp = time.perf_counter()
-                publisher.publish(result.updates, frame)
-                stage["publish"].append((time.perf_counter() - tp) * 1e3)
-            dets += result.num_detections
-            tracks += len(result.updates)
-
+    total_ms: list[float] = []  # per submitted frame: decode, submit and the sinks of the frames it finished
     det_s = pipe_s = 0.0
-    count = 0
-    with open_source(video, "bench", cfg.source) as src:
-        it = iter(src)
-        for start in range(0, n, block):
-            t0 = time.perf_counter()
-            _detect_all(detector, frames[start:start + block])
-            det_s += time.perf_counter() - t0
-            t_block = time.perf_counter()
-            for _ in range(min(block, n - start)):
-                t_frame = time.perf_counter()
-                try:
-                    frame: Frame = next(it)
-                except StopIteration:
-                    break
-                stage["decode"].append((time.perf_counter() - t_frame) * 1e3)
-                finished(pipe.submit(frame))  # with pipeline.overlap: the previous frame
-                stage["total"].append((time.perf_counter() - t_frame) * 1e3)
-                count += 1
-            finished(pipe.flush())  # the block's last frame counts in the block
-            pipe_s += time.perf_counter() - t_block
-        pipe.close()
+    try:
+        with open_source(video, "bench", cfg.source) as src, FrameLoop({"bench": pipe}, sinks) as loop:
+            pending = timed_frames(src)
+            for start in range(0, n, block):
+                t0 = time.perf_counter()
+                _detect_all(detector, frames[start:start + block])
+                det_s += time.perf_counter() - t0
+                t_block = time.perf_counter()
+                for frame, decode_ms in islice(pending, min(block, n - start)):
+                    t_frame = time.perf_counter()
+                    loop.submit(frame, decode_ms)  # with pipeline.overlap: the previous frame finishes
+                    total_ms.append(decode_ms + (time.perf_counter() - t_frame) * 1e3)
+                loop.flush()  # the block's last frame counts in the block
+                pipe_s += time.perf_counter() - t_block
+    finally:
+        if publisher is not None:
+            publisher.close()
     del frames
-    if publisher is not None:
-        publisher.close()
+    count = stats.total_frames
     det_fps, pipe_fps = n / det_s, count / pipe_s
+    stages = {**stats.stage_ms, "total": total_ms}
     return SingleCameraBench(
         video=video, frames=count, detector_only_fps=det_fps, pipeline_fps=pipe_fps, ratio=pipe_fps / det_fps,
-        stages_ms={k: percentiles_ms(v) for k, v in stage.items() if v}, peak_rss_mb=peak_rss_mb(),
+        stages_ms={k: percentiles_ms(v) for k, v in stages.items() if v}, peak_rss_mb=peak_rss_mb(),
         detector=str(getattr(detector, "info", type(detector).__name__)),
         reid_backend=cfg.reid.backend if cfg.reid.enabled else "off",
-        mean_detections_per_frame=dets / max(count, 1), mean_tracks_per_frame=tracks / max(count, 1),
-        block_frames=block)
+        mean_detections_per_frame=stats.detections / max(count, 1),
+        mean_tracks_per_frame=stats.track_boxes / max(count, 1), block_frames=block)
 
 
 def _detect_all(detector: Detector, images: list[np.ndarray]) -> None:
@@ -140,8 +129,6 @@ def _detect_all(detector: Detector, images: list[np.ndarray]) -> None:
         for img in images:
             detector.detect(img)
         return
-    from tracker.pipeline.camera import in_order
-
     for _ in in_order(images, detector.start, _take_result, detector.max_in_flight):
         pass
 
@@ -152,7 +139,7 @@ def _take_result(_: np.ndarray, pending: PendingDetections) -> Detections:
 
 class _WorkerPublisher:
     """Publishes like a live camera worker: frame messages are built on the frame loop and queued; the outbox
-    thread sends them to Redis (embedded when ``redis.url`` is empty)."""
+    thread sends them to Redis (embedded when ``redis.url`` is empty). A :class:`tracker.pipeline.publish_sink.FramePublisher`."""
 
     def __init__(self, cfg: Config) -> None:
         from tracker.bus.connection import connect
@@ -165,8 +152,9 @@ class _WorkerPublisher:
         self._outbox.start()
         self._publisher = TrackletPublisher(WriteBehindClient(self._outbox), cfg, "bench")  # type: ignore[arg-type]
 
-    def publish(self, updates: list[Any], frame: Frame) -> None:
-        self._publisher.publish(updates, frame.image, frame_index=frame.index, timestamp_s=frame.timestamp_s)
+    def publish(self, updates: list[TrackletUpdate], image_bgr: np.ndarray | None = None, *,
+                frame_index: int | None = None, timestamp_s: float | None = None) -> None:
+        self._publisher.publish(updates, image_bgr, frame_index=frame_index, timestamp_s=timestamp_s)
 
     def close(self) -> None:
         try:

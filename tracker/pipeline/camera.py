@@ -1,10 +1,11 @@
 """One camera's per-frame pipeline: CLAHE -> detect -> Re-ID -> track. Models come in through protocols.
 
-Two stages per frame: ``detect`` (CLAHE check, detector) and ``track`` (Kalman prediction, Re-ID on demand,
-association). ``process`` runs both; ``submit`` overlaps them across frames. A ``StreamingDetector`` with several
-inference streams detects up to ``max_in_flight`` frames at once. With ``pipeline.overlap``, Re-ID of frame t runs
-in a worker thread while the detector runs frame t+1, then the calling thread associates frame t, so results come
-out a frame or two later. Association stays on the calling thread, in frame order.
+Two stages per frame: ``detect`` (CLAHE check, detector; ``start_detect``/``finish_detect`` for a
+``StreamingDetector`` that detects up to ``max_in_flight`` frames at once) and ``track`` (Kalman prediction, Re-ID
+on demand, association). ``process`` runs both. ``advance`` takes a detected frame into the tracking stage; with
+``pipeline.overlap`` its Re-ID runs in a worker thread (while the caller detects the next frame) and the frame is
+associated and returned at the next ``advance`` or ``finish_pending``. Association stays on the calling thread, in
+frame order. :class:`tracker.pipeline.loop.FrameLoop` schedules frames of one or more cameras through these stages.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ class DetectedFrame:
 
 
 class CameraPipeline:
-    """Stateful per-camera processing. Not thread-safe; one per camera (``submit`` runs the tracking stage in its
-    own worker thread, one frame at a time, in order).
+    """Stateful per-camera processing. Not thread-safe; one per camera (``advance`` runs Re-ID in its own worker
+    thread, one frame at a time, in order).
 
     Args:
         cfg: full config. camera_id: camera name. fps: the camera's frame rate.
@@ -116,63 +117,36 @@ class CameraPipeline:
         self._executor: ThreadPoolExecutor | None = None
         self._pending: _Tracking | None = None
         streaming = isinstance(detector, StreamingDetector)
-        self._max_in_flight = max(1, int(detector.max_in_flight)) if streaming else 1
-        self._detecting: deque[DetectingFrame] = deque()  # frames started on the detector, oldest first
+        #: frames this pipeline's detector works on at once (1: ``start_detect`` detects at once)
+        self.max_in_flight = max(1, int(detector.max_in_flight)) if streaming else 1
 
     def process(self, frame: Frame) -> FrameResult:
         """Both stages of one frame, on the calling thread."""
         return self.track(self.detect(frame))
 
-    def submit(self, frame: Frame) -> list[tuple[Frame, FrameResult]]:
-        """Process ``frame``; returns the frames finished by now with their results, in order.
-
-        With a one-stream detector and no ``pipeline.overlap`` that is this frame. A ``StreamingDetector`` keeps up
-        to its ``max_in_flight`` frames detecting; the oldest is taken when that many are started. With
-        ``pipeline.overlap`` a detected frame's Re-ID runs in a worker thread while the next frame is detected; the
-        frame is associated (here) and returned at the next detected frame. Call ``flush`` for the last frame (and
-        when no frame will come for a while).
-        """
-        self._detecting.append(self.start_detect(frame))
-        done: list[tuple[Frame, FrameResult]] = []
-        while len(self._detecting) >= self._max_in_flight:
-            done += self._advance(self.finish_detect(self._detecting.popleft()))
-        return done
-
-    def flush(self) -> list[tuple[Frame, FrameResult]]:
-        """Finish every frame in flight (being detected, or waiting for its Re-ID); returns them with their results,
-        in order."""
-        done: list[tuple[Frame, FrameResult]] = []
-        while self._detecting:
-            done += self._advance(self.finish_detect(self._detecting.popleft()))
-        return done + self._finish_pending()
-
-    def has_frames_in_flight(self) -> bool:
-        """Frames submitted but not yet returned (detecting, or waiting for their Re-ID)."""
-        return bool(self._detecting) or self._pending is not None
-
-    def _advance(self, detected: DetectedFrame) -> list[tuple[Frame, FrameResult]]:
-        """Take a detected frame into the tracking stage; returns the frames that finished it."""
+    def advance(self, detected: DetectedFrame) -> list[tuple[Frame, FrameResult]]:
+        """Take a detected frame (this camera's next, in order) into the tracking stage; returns the frames that
+        finished it: this one, or with ``pipeline.overlap`` (and Re-ID on) the frame before it, if any, while this
+        one's Re-ID runs in a worker thread (``finish_pending`` finishes it)."""
         if not self._overlap or self.embedder is None:
             return [(detected.frame, self.track(detected))]
-        done = self._finish_pending()
+        done = self.finish_pending()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"reid-{self.camera_id}")
         self._pending = self._start_tracking(detected, self._executor)
         return done
 
-    def _finish_pending(self) -> list[tuple[Frame, FrameResult]]:
+    def has_pending(self) -> bool:
+        """A frame is waiting in the tracking stage for its Re-ID (``finish_pending`` finishes it)."""
+        return self._pending is not None
+
+    def finish_pending(self) -> list[tuple[Frame, FrameResult]]:
+        """Associate the frame waiting for its Re-ID, if any; returns it with its result ([] if none)."""
         pending, self._pending = self._pending, None
         return [] if pending is None else [(pending.detected.frame, self._finish_tracking(pending))]
 
     def close(self) -> None:
-        """Drop the frames in flight (waiting for their detections or Re-ID) and stop the Re-ID thread."""
-        while self._detecting:
-            dropped = self._detecting.popleft().pending
-            try:
-                if dropped is not None:
-                    dropped.result()
-            except Exception as exc:  # noqa: BLE001 - closing: the frame is dropped anyway
-                log.debug("camera %s: detection of a dropped frame failed: %s", self.camera_id, exc)
+        """Drop the frame waiting for its Re-ID, if any, and stop the Re-ID thread."""
         pending, self._pending = self._pending, None
         if pending is not None and isinstance(pending.features, Future):
             try:
@@ -194,9 +168,9 @@ class CameraPipeline:
 
     def start_detect(self, frame: Frame) -> "DetectingFrame":
         """Stage 1 begun: CLAHE check, and the frame handed to the detector (detected here with one stream). Pass
-        the result to ``finish_detect``, then ``track``; with a ``StreamingDetector`` shared by several pipelines,
-        keep at most its ``max_in_flight`` frames started in all."""
-        if self._max_in_flight <= 1:
+        the result to ``finish_detect``, then ``track`` or ``advance``; with a ``StreamingDetector`` shared by
+        several pipelines, keep at most its ``max_in_flight`` frames started in all."""
+        if self.max_in_flight <= 1:
             return DetectingFrame(self.detect(frame), None, 0.0)
         t0 = time.perf_counter()
         det_input, reid_input = self._equalise(frame.image)
