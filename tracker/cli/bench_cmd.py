@@ -4,7 +4,7 @@ JSON keys (``--json``): ``video``, ``frames``, ``detector_only_fps``, ``pipeline
 (pipeline / detector-only), ``stages_ms`` (stage -> {median, p95}; stages decode, clahe, detect, reid,
 associate, publish, total), ``peak_rss_mb``, ``detector``, ``reid_backend``, ``mean_detections_per_frame``,
 ``mean_tracks_per_frame``, ``block_frames`` (detector-only and pipeline alternate in blocks of this many frames);
-with ``--cameras N`` also ``multi_camera`` (see tracker/bench_multi.py).
+with ``--cameras N`` also ``multi_camera`` (see tracker/bench/multi.py).
 """
 
 from __future__ import annotations
