@@ -43,6 +43,9 @@ class CameraSpec:
 
 @dataclass
 class ReplaySummary:
+    """What a replay did: frames and local tracks per camera, stage -> ms per frame, wall time, the MOT files
+    written, and the global identities (with the hub)."""
+
     frames: dict[str, int] = field(default_factory=dict)
     tracks: dict[str, int] = field(default_factory=dict)
     stage_ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
