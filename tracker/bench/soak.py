@@ -11,10 +11,11 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from streams.base import Frame, SourceError
 from tracker.config import Config
@@ -111,7 +112,7 @@ def run_soak(cfg: Config, video: str, loops: int, *, redis_url: str | None = Non
             gc.collect()
             used_mb, nkeys = _redis_sample(client)
             s = SoakSample(label, frames, time.perf_counter() - t_start, current_rss_mb(), used_mb, nkeys,
-                           len(hub.engine.identities), outbox.stats().depth)  # type: ignore[union-attr]
+                           len(hub.engine.identities), outbox.stats().depth)
             report.samples.append(s)
             if on_sample is not None:
                 on_sample(s)

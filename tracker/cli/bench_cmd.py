@@ -27,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cameras", type=int, default=0,
                    help="also run N camera processes replaying the video through the hub")
     p.add_argument("--rate", type=float, default=7.0, help="real-time rate each camera must keep up with")
-    p.add_argument("--duration", type=float, default=60.0, help="seconds measured in the multi-camera run (shortened, with a warning, to end 2 s "
-                        "before a recorded clip does)")
+    p.add_argument("--duration", type=float, default=60.0,
+                   help="seconds measured in the multi-camera run (shortened, with a warning, to end 2 s before a "
+                        "recorded clip does)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 

@@ -68,4 +68,4 @@ class MotSink:
 
     def _flush(self, frame_index: int) -> None:
         for track_id, (xyxy, conf) in sorted(self._frames.pop(frame_index).items()):
-            self._writer.write(frame_index, track_id, xyxy_to_tlwh(xyxy), conf)
+            self._writer.write(frame_index, track_id, xyxy_to_tlwh(xyxy).tolist(), conf)

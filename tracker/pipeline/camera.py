@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -116,9 +117,9 @@ class CameraPipeline:
         self._overlap = cfg.pipeline.overlap
         self._executor: ThreadPoolExecutor | None = None
         self._pending: _Tracking | None = None
-        streaming = isinstance(detector, StreamingDetector)
         #: frames this pipeline's detector works on at once (1: ``start_detect`` detects at once)
-        self.max_in_flight = max(1, int(detector.max_in_flight)) if streaming else 1
+        self.max_in_flight = (max(1, int(detector.max_in_flight)) if isinstance(detector, StreamingDetector)
+                              else 1)
 
     def process(self, frame: Frame) -> FrameResult:
         """Both stages of one frame, on the calling thread."""
@@ -166,7 +167,7 @@ class CameraPipeline:
         t2 = time.perf_counter()
         return DetectedFrame(frame, reid_input, dets, {"clahe": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3})
 
-    def start_detect(self, frame: Frame) -> "DetectingFrame":
+    def start_detect(self, frame: Frame) -> DetectingFrame:
         """Stage 1 begun: CLAHE check, and the frame handed to the detector (detected here with one stream). Pass
         the result to ``finish_detect``, then ``track`` or ``advance``; with a ``StreamingDetector`` shared by
         several pipelines, keep at most its ``max_in_flight`` frames started in all."""
@@ -180,7 +181,7 @@ class CameraPipeline:
         return DetectingFrame(started, self.detector.start(det_input), t1)
 
     @staticmethod
-    def finish_detect(detecting: "DetectingFrame") -> DetectedFrame:
+    def finish_detect(detecting: DetectingFrame) -> DetectedFrame:
         """Stage 1 done: the frame's detections; "detect" is the time from start to result (other frames are on the
         detector meanwhile)."""
         if detecting.pending is None:
@@ -195,7 +196,7 @@ class CameraPipeline:
         return self._finish_tracking(self._start_tracking(detected, None))
 
     # ------------------------------------------------------------------------------------------------------
-    def _start_tracking(self, detected: DetectedFrame, executor: ThreadPoolExecutor | None) -> "_Tracking":
+    def _start_tracking(self, detected: DetectedFrame, executor: ThreadPoolExecutor | None) -> _Tracking:
         """Predict, choose the detections to embed and embed them (in ``executor`` when given)."""
         t0 = time.perf_counter()
         self.tracker.predict()
@@ -216,7 +217,7 @@ class CameraPipeline:
         return _Tracking(detected, rows, features, predict_ms=(t1 - t0) * 1e3, choose_ms=(t2 - t1) * 1e3,
                          unambiguous=trusted)
 
-    def _finish_tracking(self, tracking: "_Tracking") -> FrameResult:
+    def _finish_tracking(self, tracking: _Tracking) -> FrameResult:
         """Wait for the features, associate, and build the frame's result."""
         detected, frame = tracking.detected, tracking.detected.frame
         dets = detected.detections

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Iterable, Iterator, Mapping, Sequence
 
 from streams.base import Frame
 from tracker.pipeline.camera import CameraPipeline, DetectingFrame, FrameResult
@@ -107,7 +107,7 @@ class FrameLoop:
         finally:
             close_all(self.sinks, completed=completed)
 
-    def __enter__(self) -> "FrameLoop":
+    def __enter__(self) -> FrameLoop:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

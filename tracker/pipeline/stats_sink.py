@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 from streams.base import Frame
 from tracker.pipeline.camera import STAGES, FrameResult

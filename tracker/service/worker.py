@@ -20,8 +20,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from streams.base import Frame, SourceError
 from streams.redact import redact
@@ -133,7 +134,7 @@ class _StartupBeats:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="startup-heartbeat", daemon=True)
 
-    def __enter__(self) -> "_StartupBeats":
+    def __enter__(self) -> _StartupBeats:
         self._thread.start()
         return self
 
@@ -222,7 +223,7 @@ def run_worker(cfg: Config, camera: str, source_spec: str, *, redis_url: str | N
                 if models is None:
                     from tracker.models.factory import build_models
 
-                    models = build_models(cfg)  # type: ignore[assignment]
+                    models = build_models(cfg)
             except (ConfigError, SourceError, FileNotFoundError) as exc:
                 reason = redact(str(exc))
                 code = EXIT_FATAL
