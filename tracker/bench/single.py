@@ -80,7 +80,7 @@ def run_single_camera_bench(cfg: Config, video: str, max_frames: int = 0, warmup
     stats = FrameStats((*STAGES, "publish"))
     publisher = _WorkerPublisher(cfg) if publish else None
     sinks: list[FrameSink] = [stats] if publisher is None else [PublishSink(publisher), stats]
-    loop = FrameLoop({"bench": CameraPipeline(cfg, "bench", fps, detector, embedder, clahe)},  # type: ignore[arg-type]
+    loop = FrameLoop({"bench": CameraPipeline(cfg, "bench", fps, detector, embedder, clahe)},
                      sinks)
     try:
         times = _alternate_blocks(cfg, video, images, block, detector, loop)

@@ -105,7 +105,7 @@ def run_soak(cfg: Config, video: str, loops: int, *, redis_url: str | None = Non
                         name=_CAMERA).start()
         publisher = TrackletPublisher(WriteBehindClient(outbox), cfg, _CAMERA)  # type: ignore[arg-type]
         fps = _source_fps(cfg, video)
-        pipeline = CameraPipeline(cfg, _CAMERA, fps, *models)  # type: ignore[arg-type]
+        pipeline = CameraPipeline(cfg, _CAMERA, fps, *models)
         frames = 0
 
         def sample(label: str) -> None:

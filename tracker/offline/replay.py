@@ -104,7 +104,7 @@ def run_replay(cfg: Config, cameras: list[CameraSpec], out_dir: Path, *, use_hub
 
             hub = hub_session or HubSession.open(cfg, names)
         fps = {name: src.fps or cfg.source.default_fps for name, src in sources.items()}
-        pipelines = {name: CameraPipeline(cfg, name, fps[name], *models) for name in sources}  # type: ignore[arg-type]
+        pipelines = {name: CameraPipeline(cfg, name, fps[name], *models) for name in sources}
         extra: list[FrameSink] = [*([_Progress(_total_frames(sources))] if progress else []), *sinks]
         summary = _replay(sources, pipelines, _sinks(cfg, out_dir, fps, hub, save_video, extra))
         _finish_outputs(cfg, out_dir, names, hub, summary)

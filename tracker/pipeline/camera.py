@@ -33,7 +33,7 @@ from tracker.core.protocols import (
 )
 from tracker.core.track import BoxRecord
 from tracker.core.tracklet import TrackletUpdate
-from tracker.models.clahe import mean_luma, should_equalise_detector_input
+from tracker.models.clahe import Clahe, mean_luma, should_equalise_detector_input
 
 __all__ = ["CameraPipeline", "DetectedFrame", "DetectingFrame", "FrameResult", "STAGES", "in_order",
            "reid_refresh_frames"]
@@ -100,11 +100,11 @@ class CameraPipeline:
     Args:
         cfg: full config. camera_id: camera name. fps: the camera's frame rate.
         detector: a Detector. embedder: an Embedder, or None to track on motion only.
-        clahe: a ``tracker.models.clahe.Clahe`` or None (CLAHE off).
+        clahe: CLAHE for dark frames, or None (CLAHE off).
     """
 
     def __init__(self, cfg: Config, camera_id: str, fps: float, detector: Detector,
-                 embedder: Embedder | None = None, clahe: object | None = None) -> None:
+                 embedder: Embedder | None = None, clahe: Clahe | None = None) -> None:
         self.cfg = cfg
         self.camera_id = camera_id
         self.detector = detector
