@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a camera: video file, image folder or stream (repeatable)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     add_config_args(p)
+    p.add_argument("--calibration", metavar="FILE",
+                   help="ground-plane calibration of the cameras (cameras: {NAME: {image_to_ground: 3x3}}, as "
+                        "written by `mctrack calibrate`); sets geometry.calibration_file")
     p.add_argument("--no-hub", action="store_true", help="per-camera ids only (no cross-camera identities)")
     p.add_argument("--redis-url", help="use this Redis instead of an embedded one (sets redis.url)")
     p.add_argument("--realtime", action="store_true", help="pace files at their fps like live cameras")
@@ -36,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         extra.append("source.realtime=true")
     if args.redis_url:
         extra.append(f"redis.url={args.redis_url}")
+    if args.calibration:
+        extra.append(f"geometry.calibration_file={args.calibration}")
     cfg = config_from_args(args, extra)
     cameras = [parse_camera_spec(c) for c in args.camera]
     summary = run_replay(cfg, cameras, Path(args.out), use_hub=not args.no_hub, save_video=args.save_video,

@@ -20,6 +20,7 @@ import numpy as np
 
 from streams.base import Frame, FrameSource
 from tracker.config import Config
+from tracker.config.geometry import resolve_calibrations
 from tracker.models.factory import build_models
 from tracker.offline.mot_sink import MotSink
 from tracker.pipeline.camera import STAGES, CameraPipeline, FrameResult
@@ -93,6 +94,7 @@ def run_replay(cfg: Config, cameras: list[CameraSpec], out_dir: Path, *, use_hub
         from tracker.config import ConfigError
 
         raise ConfigError(f"--camera names must be unique, got {names}")
+    calibrations = resolve_calibrations(cfg, names)  # fail fast on a bad calibration, before any work
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sources = {c.name: open_source(c.source, c.name, cfg.source) for c in cameras}  # fail fast on bad input
@@ -104,7 +106,8 @@ def run_replay(cfg: Config, cameras: list[CameraSpec], out_dir: Path, *, use_hub
 
             hub = hub_session or HubSession.open(cfg, names)
         fps = {name: src.fps or cfg.source.default_fps for name, src in sources.items()}
-        pipelines = {name: CameraPipeline(cfg, name, fps[name], *models) for name in sources}
+        pipelines = {name: CameraPipeline(cfg, name, fps[name], *models, calibration=calibrations.get(name))
+                     for name in sources}
         extra: list[FrameSink] = [*([_Progress(_total_frames(sources))] if progress else []), *sinks]
         summary = _replay(sources, pipelines, _sinks(cfg, out_dir, fps, hub, save_video, extra))
         _finish_outputs(cfg, out_dir, names, hub, summary)

@@ -22,9 +22,12 @@ import numpy as np
 
 from streams.base import Frame
 from tracker.config import Config
+from tracker.config.calibration import CameraCalibration
+from tracker.config.geometry import ground_params
 from tracker.config.mapping import kalman_params, tracker_params
 from tracker.core.detections import Detections
-from tracker.core.multi_tracker import MultiObjectTracker
+from tracker.core.ground import GroundEstimate, GroundEstimator
+from tracker.core.multi_tracker import MultiObjectTracker, TrackOutput
 from tracker.core.protocols import (
     Detector,
     Embedder,
@@ -101,10 +104,13 @@ class CameraPipeline:
         cfg: full config. camera_id: camera name. fps: the camera's frame rate.
         detector: a Detector. embedder: an Embedder, or None to track on motion only.
         clahe: CLAHE for dark frames, or None (CLAHE off).
+        calibration: the camera's ground-plane calibration, or None: tracks then get no ground position. Checked
+            against the first frame's size (a ConfigError if it does not fit).
     """
 
     def __init__(self, cfg: Config, camera_id: str, fps: float, detector: Detector,
-                 embedder: Embedder | None = None, clahe: Clahe | None = None) -> None:
+                 embedder: Embedder | None = None, clahe: Clahe | None = None,
+                 calibration: CameraCalibration | None = None) -> None:
         self.cfg = cfg
         self.camera_id = camera_id
         self.detector = detector
@@ -112,6 +118,8 @@ class CameraPipeline:
         self.clahe = clahe if cfg.clahe.enabled else None
         self.tracker = MultiObjectTracker(tracker_params(cfg.tracker), kalman_params(cfg.kalman), fps=fps)
         self.reid_refresh_frames = reid_refresh_frames(cfg.reid.refresh_s, fps)
+        self.calibration = calibration
+        self._ground: GroundEstimator | None = None
         self._dark: bool | None = None
         self._frames_since_luma_check = 0
         self._overlap = cfg.pipeline.overlap
@@ -234,14 +242,30 @@ class CameraPipeline:
         t1 = time.perf_counter()
         timings = dict(detected.timings_ms)
         timings.update(reid=tracking.choose_ms + embed_ms, associate=tracking.predict_ms + (t1 - t0) * 1e3)
+        ground = self._ground_positions(frame, step.outputs)
         updates = [
             TrackletUpdate(
                 camera_id=self.camera_id, local_id=o.track_id, frame_index=frame.index,
                 timestamp_s=frame.timestamp_s, xyxy=o.xyxy, confidence=o.confidence, embedding=o.embedding,
-                embedding_quality=(o.confidence * (1.0 - o.overlap_iou)) if o.embedding is not None else 0.0)
-            for o in step.outputs
+                embedding_quality=(o.confidence * (1.0 - o.overlap_iou)) if o.embedding is not None else 0.0,
+                ground_xy_m=ground.xy_m[i] if ground is not None and ground.valid[i] else None,
+                ground_cov_m2=ground.cov_m2[i] if ground is not None and ground.valid[i] else None)
+            for i, o in enumerate(step.outputs)
         ]
         return FrameResult(frame.index, frame.timestamp_s, updates, step.backfill, len(dets), timings)
+
+    def _ground_positions(self, frame: Frame, outputs: list[TrackOutput]) -> GroundEstimate | None:
+        """Ground positions of this frame's confirmed tracks (None for an uncalibrated camera). The first frame
+        fixes the image size the calibration is checked against."""
+        if self.calibration is None:
+            return None
+        if self._ground is None:
+            height, width = frame.image.shape[:2]
+            fitted = self.calibration.for_image((width, height), f"camera {self.camera_id}'s calibration")
+            self._ground = GroundEstimator(fitted.image_to_ground, (height, width), ground_params(self.cfg.geometry))
+        ids = np.array([o.track_id for o in outputs], np.int64)
+        xyxy = np.array([o.xyxy for o in outputs], np.float64).reshape(-1, 4)
+        return self._ground.update(ids, xyxy, frame.timestamp_s)
 
     def _timed_embed(self, image: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, float]:
         """(features (N, D), ms) for boxes xyxy (N, 4)."""

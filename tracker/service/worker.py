@@ -35,6 +35,7 @@ from tracker.bus.heartbeat import (
 from tracker.bus.outbox import Outbox
 from tracker.bus.write_behind import WriteBehindClient, make_outbox
 from tracker.config import Config, ConfigError
+from tracker.config.geometry import resolve_calibrations
 from tracker.pipeline.camera import CameraPipeline, FrameResult
 from tracker.pipeline.loop import FrameLoop
 from tracker.pipeline.publish_sink import FramePublisher, PublishSink
@@ -235,7 +236,9 @@ def run_worker(cfg: Config, camera: str, source_spec: str, *, redis_url: str | N
         assert source is not None and models is not None
         detector, embedder, clahe = models
         src_fps = fps or getattr(source, "fps", 0.0) or cfg.source.default_fps
-        pipeline = CameraPipeline(cfg, camera, src_fps, detector, embedder, clahe)
+        known = [c.name for c in cfg.cameras] + ([] if any(c.name == camera for c in cfg.cameras) else [camera])
+        calibration = resolve_calibrations(cfg, known).get(camera)
+        pipeline = CameraPipeline(cfg, camera, src_fps, detector, embedder, clahe, calibration=calibration)
         beat.writer = WriteBehindClient(outbox)
         publisher = TrackletPublisher(beat.writer, cfg, camera)  # type: ignore[arg-type]
         logger.info("camera %s: processing %s at %.1f fps", camera, display, src_fps)
