@@ -26,8 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from tracker.cli.common import add_config_args, config_from_args
-from tracker.cli.hub_cmd import add_redis_args, open_redis
+from tracker.cli.common import add_config_args, add_redis_args, config_from_args, open_redis
 from tracker.config.schema import Config
 
 __all__ = ["register", "run"]
