@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 
@@ -189,7 +189,7 @@ def parse_track_member(member: bytes | str) -> tuple[str, int]:
 def format_xyxy(xyxy: np.ndarray | list[float]) -> str:
     """``x1,y1,x2,y2`` with one decimal."""
     values = xyxy.tolist() if isinstance(xyxy, np.ndarray) else list(xyxy)
-    return "%.1f,%.1f,%.1f,%.1f" % tuple(values)
+    return ",".join(f"{v:.1f}" for v in values)
 
 
 def parse_xyxy(text: bytes | str) -> np.ndarray:

@@ -23,11 +23,11 @@ import dataclasses
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from tracker.cli.common import add_config_args, config_from_args
-from tracker.cli.hub_cmd import add_redis_args, open_redis
+from tracker.cli.common import add_config_args, add_redis_args, config_from_args, open_redis
 from tracker.config import Config
 
 __all__ = ["register", "run"]

@@ -20,15 +20,15 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import redis
 
+from tracker.bus.records import TrackRecord, decode_track_record, encode_track_record
 from tracker.bus.schema import (
-    TRACK_ASSIGNED,
-    TRACK_PENDING,
     FrameMessage,
     Keys,
     MalformedMessageError,
@@ -512,21 +512,16 @@ class Hub:
     def _write_track(self, pipe: Any, t: CameraTrack, box_conf: tuple[np.ndarray, float] | None, wall: float,
                      ttl: int) -> None:
         tk = self.keys.track(t.camera, t.local_id)
-        fields: dict[str, Any] = {
-            "camera": t.camera, "local_id": t.local_id, "first_ts": repr(t.first_ts), "last_ts": repr(t.last_ts),
-            "first_frame": t.first_frame, "last_frame": t.last_frame, "gid": "" if t.gid is None else t.gid,
-            "status": TRACK_PENDING if t.gid is None else TRACK_ASSIGNED,
-            "assigned_ts": "" if t.assigned_ts is None else repr(t.assigned_ts), "n_good": t.n_good,
-            "n_total": t.n_total, "weight": repr(t.weight), "n_good_checked": t.n_good_checked,
-            "ended": int(t.ended),
-        }
-        if box_conf is not None:
-            fields["box"] = format_xyxy(box_conf[0])
-            fields["conf"] = f"{box_conf[1]:.3f}"
         old = self._persisted.get(t.key)
-        if t.feat_sum is not None and (old is None or old[0] != t.n_total):
-            fields["feat"] = np.asarray(t.feat_sum, "<f4").tobytes()
-        pipe.hset(tk, mapping=fields)
+        new_feature = t.feat_sum is not None and (old is None or old[0] != t.n_total)
+        rec = TrackRecord(
+            camera=t.camera, local_id=t.local_id, first_ts=t.first_ts, last_ts=t.last_ts,
+            first_frame=t.first_frame, last_frame=t.last_frame, gid=t.gid, assigned_ts=t.assigned_ts,
+            n_good=t.n_good, n_total=t.n_total, weight=t.weight, n_good_checked=t.n_good_checked, ended=t.ended,
+            box_xyxy=box_conf[0] if box_conf is not None else None,
+            confidence=box_conf[1] if box_conf is not None else None,
+            feat_sum=t.feat_sum if new_feature else None)
+        pipe.hset(tk, mapping=encode_track_record(rec))
         if self._ttl_due(tk, wall):
             pipe.expire(tk, ttl)
 
@@ -706,23 +701,10 @@ def _signature(t: CameraTrack) -> tuple[Any, ...]:
 
 
 def _track_from_hash(camera: str, local_id: int, h: dict[bytes, bytes]) -> CameraTrack:
-    def f(name: str, default: float = 0.0) -> float:
-        v = h.get(name.encode())
-        return float(v) if v not in (None, b"") else default
-
-    def i(name: str, default: int = 0) -> int:
-        v = h.get(name.encode())
-        return int(v) if v not in (None, b"") else default
-
-    feat = h.get(b"feat")
-    gid = h.get(b"gid")
-    assigned = h.get(b"assigned_ts")
+    rec = decode_track_record(camera, local_id, h)
     return CameraTrack(
-        camera=camera, local_id=local_id, first_ts=f("first_ts"), last_ts=f("last_ts"),
-        first_frame=i("first_frame"), last_frame=i("last_frame"),
-        feat_sum=np.frombuffer(feat, dtype="<f4").copy() if feat else None,
-        weight=f("weight"), n_good=i("n_good"), n_total=i("n_total"),
-        gid=int(gid) if gid else None,
-        assigned_ts=float(assigned) if assigned else None,
-        n_good_checked=i("n_good_checked"), ended=bool(i("ended")),
+        camera=rec.camera, local_id=rec.local_id, first_ts=rec.first_ts, last_ts=rec.last_ts,
+        first_frame=rec.first_frame, last_frame=rec.last_frame, feat_sum=rec.feat_sum, weight=rec.weight,
+        n_good=rec.n_good, n_total=rec.n_total, gid=rec.gid, assigned_ts=rec.assigned_ts,
+        n_good_checked=rec.n_good_checked, ended=rec.ended,
     )

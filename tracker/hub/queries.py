@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import redis
 
+from tracker.bus.records import decode_track_record
 from tracker.bus.schema import (
     Keys,
     decode_box_point,
@@ -122,11 +123,14 @@ def _keys(cfg: Config) -> Keys:
     return Keys(cfg.redis.key_prefix)
 
 
-def _box(v: bytes | None) -> tuple[float, float, float, float] | None:
-    if not v:
+def _xyxy_tuple(b: np.ndarray | None) -> tuple[float, float, float, float] | None:
+    if b is None:
         return None
-    b = parse_xyxy(v)
     return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+
+
+def _box(v: bytes | None) -> tuple[float, float, float, float] | None:
+    return _xyxy_tuple(parse_xyxy(v)) if v else None
 
 
 def list_cameras(r: redis.Redis, cfg: Config) -> list[str]:
@@ -175,16 +179,15 @@ def _tracks(r: redis.Redis, cfg: Config, members: list[tuple[str, int]]) -> list
     for (camera, lid), h, live in zip(members, res[0::2], res[1::2]):
         if not h:
             continue
-        gid = h.get(b"gid")
-        last_ts, last_frame = _f(h.get(b"last_ts")), int(h.get(b"last_frame", b"0"))
-        box, conf = _box(h.get(b"box")), _f(h.get(b"conf"), 0.0)
+        rec = decode_track_record(camera, lid, h)
+        last_ts, last_frame = rec.last_ts, rec.last_frame
+        box, conf = _xyxy_tuple(rec.box_xyxy), (rec.confidence if rec.confidence is not None else 0.0)
         if live:
             entry = decode_now_entry(live)
             if entry.last_ts >= last_ts:
                 last_ts, last_frame, conf = entry.last_ts, entry.last_frame, entry.confidence
-                box = tuple(float(v) for v in entry.xyxy)  # type: ignore[assignment]
-        out.append(TrackSummary(camera, lid, int(gid) if gid else None, _f(h.get(b"first_ts")), last_ts,
-                                int(h.get(b"first_frame", b"0")), last_frame, box, conf))
+                box = _xyxy_tuple(entry.xyxy)
+        out.append(TrackSummary(camera, lid, rec.gid, rec.first_ts, last_ts, rec.first_frame, last_frame, box, conf))
     return sorted(out, key=lambda t: (t.first_ts, t.camera, t.local_id))
 
 
@@ -245,7 +248,7 @@ def camera_now(r: redis.Redis, cfg: Config, camera: str, window_s: float | None 
         lid = int(lid_raw)
         gid = l2g.get(lid_raw)
         out.append(VisibleTrack(camera, lid, int(gid) if gid else e.gid, e.last_ts, e.last_frame,
-                                tuple(float(v) for v in e.xyxy), e.confidence))  # type: ignore[arg-type]
+                                _xyxy_tuple(e.xyxy), e.confidence))
     return sorted(out, key=lambda v: (v.gid is None, v.gid or 0, v.local_id))
 
 
