@@ -59,6 +59,8 @@ _ZERO_NORM = 1e-12
 _F_SCHEMA, _F_CAM, _F_FRAME, _F_TS, _F_N = b"schema", b"cam", b"frame", b"ts", b"n"
 _F_IDS, _F_XYXY, _F_CONF, _F_Q = b"ids", b"xyxy", b"conf", b"q"
 _F_DIM, _F_EMB_IDX, _F_EMB = b"dim", b"emb_idx", b"emb"
+_F_GND_IDX, _F_GND_XY, _F_GND_COV = b"gnd_idx", b"gnd_xy", b"gnd_cov"
+_MIN_VARIANCE_M2 = -1e-9  # a covariance may come out a hair below zero through float rounding
 
 
 class MalformedMessageError(ValueError):
@@ -259,6 +261,9 @@ class FrameMessage:
         emb_index: (M,) int32 rows of the N updates that carry an embedding.
         embeddings: (M, D) float32 embeddings of those rows (M may be 0, then D may be 0).
         thumbnails: local id -> JPEG bytes for the tracks that carry a thumbnail this frame.
+        ground_index: (K,) int32 rows of the N updates that have a ground position (calibrated cameras only).
+        ground_xy_m: (K, 2) float32 ground positions in metres of those rows.
+        ground_cov_m2: (K, 3) float32 their covariances in m^2 as (var_x, cov_xy, var_y).
     """
 
     camera_id: str
@@ -271,6 +276,9 @@ class FrameMessage:
     emb_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
     embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     thumbnails: Mapping[int, bytes] = field(default_factory=dict)
+    ground_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
+    ground_xy_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
+    ground_cov_m2: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))
 
     def __len__(self) -> int:
         return int(len(self.local_ids))
@@ -297,6 +305,11 @@ def encode_frame(msg: FrameMessage) -> dict[bytes, bytes]:
         fields[_F_DIM] = str(emb.shape[1]).encode()
         fields[_F_EMB_IDX] = np.ascontiguousarray(msg.emb_index, dtype="<i4").tobytes()
         fields[_F_EMB] = emb.tobytes()
+    k = len(msg.ground_index)
+    if k:  # only calibrated cameras send positions: other cameras' messages are as before
+        fields[_F_GND_IDX] = np.ascontiguousarray(msg.ground_index, dtype="<i4").tobytes()
+        fields[_F_GND_XY] = np.ascontiguousarray(msg.ground_xy_m, dtype="<f4").reshape(k, 2).tobytes()
+        fields[_F_GND_COV] = np.ascontiguousarray(msg.ground_cov_m2, dtype="<f4").reshape(k, 3).tobytes()
     for local_id, jpeg in msg.thumbnails.items():
         fields[_THUMB_FIELD_PREFIX + str(int(local_id)).encode()] = bytes(jpeg)
     decode_frame(fields, expected_camera=msg.camera_id)  # refuse to publish what the hub would reject
@@ -381,6 +394,7 @@ def decode_frame(fields: Mapping[bytes, bytes], expected_camera: str | None = No
         embeddings = _array_field(fields, _F_EMB, "<f4", m * dim).reshape(m, dim).astype(np.float32)
         if m and (np.linalg.norm(embeddings, axis=1) <= _ZERO_NORM).any():
             raise MalformedMessageError("field 'emb' has an all-zero embedding (send no embedding instead)")
+    ground_index, ground_xy, ground_cov = _ground_fields(fields, n)
     thumbnails: dict[int, bytes] = {}
     known = set(local_ids.tolist())
     for key, value in fields.items():
@@ -398,4 +412,20 @@ def decode_frame(fields: Mapping[bytes, bytes], expected_camera: str | None = No
                                         f"{MAX_THUMBNAIL_BYTES} bytes")
         thumbnails[local_id] = value
     return FrameMessage(camera_id, frame_index, timestamp_s, local_ids, xyxy, confidence, quality,
-                        emb_index, embeddings, thumbnails)
+                        emb_index, embeddings, thumbnails, ground_index, ground_xy, ground_cov)
+
+
+def _ground_fields(fields: Mapping[bytes, bytes], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ground_index (K,), ground_xy_m (K, 2), ground_cov_m2 (K, 3)) of a message; empty when it has none."""
+    if not any(key in fields for key in (_F_GND_IDX, _F_GND_XY, _F_GND_COV)):
+        return np.zeros((0,), np.int32), np.zeros((0, 2), np.float32), np.zeros((0, 3), np.float32)
+    k = len(fields.get(_F_GND_IDX, b"")) // 4
+    index = _array_field(fields, _F_GND_IDX, "<i4", k).astype(np.int32)
+    if k and ((index < 0).any() or (index >= n).any() or len(np.unique(index)) != k):
+        raise MalformedMessageError(f"field 'gnd_idx' must name distinct rows in [0, {n})")
+    xy = _array_field(fields, _F_GND_XY, "<f4", k * 2).reshape(k, 2).astype(np.float32)
+    cov = _array_field(fields, _F_GND_COV, "<f4", k * 3).reshape(k, 3).astype(np.float32)
+    if k and ((cov[:, 0] < _MIN_VARIANCE_M2).any() or (cov[:, 2] < _MIN_VARIANCE_M2).any()
+              or (cov[:, 0] * cov[:, 2] - cov[:, 1] ** 2 < _MIN_VARIANCE_M2).any()):
+        raise MalformedMessageError("field 'gnd_cov' holds a covariance that is not positive semi-definite")
+    return index, xy, cov
