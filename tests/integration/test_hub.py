@@ -167,6 +167,33 @@ def test_consumer_group_restart_without_loss(redis_handle):
     hub.close()
 
 
+def test_a_pending_message_trimmed_away_does_not_stop_the_next_hub(redis_handle, caplog):
+    """A dead hub's unacknowledged message trimmed from the stream (Redis 6.2 claims it back as nil, without its
+    id): the next hub starts, warns, and processes the other pending messages."""
+    r = redis_handle.client
+    cfg = make_cfg()
+    k = Keys(cfg.redis.key_prefix)
+    pub = TrackletPublisher(r, cfg, "a")
+    scene = Scene(1)
+    hub = Hub(r, cfg)
+    hub.start()
+    run_frames({"a": pub}, scene, range(1, 4), {"a": {1: 0}}, hub=hub)
+    hub.close()
+    run_frames({"a": pub}, scene, range(4, 8), {"a": {1: 0}})
+    stream = k.updates("a")
+    read = r.xreadgroup(cfg.hub.consumer_group, "dead-hub", {stream: ">"}, count=2)  # never acknowledged
+    r.xdel(stream, read[0][1][0][0])
+    successor = Hub(r, cfg, consumer_name="successor")
+    with caplog.at_level("WARNING", logger="tracker.hub.consumer"):
+        successor.start(wait_s=5.0)
+    assert successor.drain() == 3  # the other claimed message, then the two never read
+    assert int(r.hget(k.track("a", 1), "last_frame")) == 7
+    version = tuple(int(x) for x in r.info("server")["redis_version"].split(".")[:2])
+    if version < (7, 0):
+        assert "1 pending message(s)" in caplog.text and "trimmed" in caplog.text
+    successor.close()
+
+
 def test_hub_restart_restores_identities_so_reentry_keeps_the_id(redis_handle):
     r = redis_handle.client
     cfg = make_cfg("hub.track_timeout_s=1", "hub.match_threshold=0.5")

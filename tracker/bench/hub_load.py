@@ -28,9 +28,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
+from typing import cast
 
 import numpy as np
 import redis
+from redis.typing import EncodableT, FieldT
 
 from tracker.bus.connection import RedisHandle
 from tracker.config import Config, load_config
@@ -152,11 +154,12 @@ def _generate(url: str, overrides: list[str], cameras: int, people: int, fps: fl
         handle.close()
         return
     keys = Keys(cfg.redis.key_prefix)
-    plan: list[list[tuple[str, dict[bytes, bytes], int]]] = []
+    # bytes -> bytes fields are within redis-py's field/value types (xadd's dict parameter is invariant, hence the cast)
+    plan: list[list[tuple[str, dict[FieldT, EncodableT], int]]] = []
     for _ in range(frames):
         frame, ts, per_camera = world.step()
-        plan.append([(keys.updates(c), pubs[c].encode(ups, None, frame, ts), len(ups))
-                     for c, ups in per_camera.items()])
+        plan.append([(keys.updates(c), cast("dict[FieldT, EncodableT]", pubs[c].encode(ups, None, frame, ts)),
+                      len(ups)) for c, ups in per_camera.items()])
     handle.client.sadd(keys.cameras(), *world.camera_ids)
     t0 = time.perf_counter()
     for i, messages in enumerate(plan):

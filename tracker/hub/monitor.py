@@ -42,14 +42,14 @@ logger = logging.getLogger(__name__)
 _MS_PER_S = 1000.0
 
 
-class ObservedLatencies(collections.deque):  # type: ignore[type-arg]
+class ObservedLatencies(collections.deque[float]):
     """The hub's bounded latency reservoir (milliseconds) that also feeds a Prometheus histogram (seconds)."""
 
     def __init__(self, histogram: Histogram, maxlen: int | None) -> None:
         super().__init__(maxlen=maxlen)
         self._histogram = histogram
 
-    def extend(self, values: Iterable[float]) -> None:  # type: ignore[override]
+    def extend(self, values: Iterable[float]) -> None:
         values = list(values)
         for ms in values:
             self._histogram.observe(max(0.0, ms) / _MS_PER_S)

@@ -18,6 +18,7 @@ import numpy as np
 import redis
 
 from tracker.bus.records import decode_track_record
+from tracker.bus.replies import member_list, scored_members, stream_entries
 from tracker.bus.schema import (
     Keys,
     decode_box_point,
@@ -163,7 +164,7 @@ def _summaries(r: redis.Redis, cfg: Config, gids: list[int]) -> list[IdentitySum
 def list_identities(r: redis.Redis, cfg: Config, limit: int | None = None) -> list[IdentitySummary]:
     """Identities, most recently seen first (at most ``limit``)."""
     end = -1 if not limit else limit - 1
-    gids = [int(g) for g in r.zrevrange(_keys(cfg).identities_by_last_seen(), 0, end)]
+    gids = [int(g) for g in member_list(r.zrevrange(_keys(cfg).identities_by_last_seen(), 0, end))]
     return _summaries(r, cfg, gids)
 
 
@@ -198,7 +199,7 @@ def track_points(r: redis.Redis, cfg: Config, camera: str, local_id: int, start_
     lo = "-inf" if start_ts is None else start_ts
     hi = "+inf" if end_ts is None else end_ts
     out = []
-    for member, score in r.zrangebyscore(_keys(cfg).camera_boxes(camera), lo, hi, withscores=True):
+    for member, score in scored_members(r.zrangebyscore(_keys(cfg).camera_boxes(camera), lo, hi, withscores=True)):
         lid, frame, xyxy, conf = decode_box_point(member)
         if lid == local_id:
             out.append(TrajectoryPoint(float(score), camera, local_id, frame,
@@ -257,8 +258,8 @@ def identities_in_window(r: redis.Redis, cfg: Config, start_ts: float, end_ts: f
     if end_ts < start_ts:
         raise ValueError(f"time window end {end_ts} is before its start {start_ts}")
     k = _keys(cfg)
-    by_last = set(int(g) for g in r.zrangebyscore(k.identities_by_last_seen(), start_ts, "+inf"))
-    by_first = set(int(g) for g in r.zrangebyscore(k.identities_by_first_seen(), "-inf", end_ts))
+    by_last = set(int(g) for g in member_list(r.zrangebyscore(k.identities_by_last_seen(), start_ts, "+inf")))
+    by_first = set(int(g) for g in member_list(r.zrangebyscore(k.identities_by_first_seen(), "-inf", end_ts)))
     candidates = sorted(by_last & by_first)
     pipe = r.pipeline(transaction=False)
     for gid in candidates:
@@ -290,7 +291,7 @@ def export_mot(r: redis.Redis, cfg: Config, out_dir: str | os.PathLike[str],
         mapping = local_to_global(r, cfg, camera)
         best: dict[tuple[int, int], tuple[float, float, float, float, float]] = {}
         skipped = 0
-        for member in r.zrange(k.camera_boxes(camera), 0, -1):
+        for member in member_list(r.zrange(k.camera_boxes(camera), 0, -1)):
             lid, frame, xyxy, conf = decode_box_point(member)
             gid = mapping.get(lid)
             if gid is None:
@@ -353,5 +354,5 @@ def gallery_image(r: redis.Redis, cfg: Config, gid: int, max_per_camera: int = 8
 
 def recent_events(r: redis.Redis, cfg: Config, count: int = 100) -> list[tuple[str, dict[str, str]]]:
     """The newest ``count`` identity events, oldest first, as (stream id, fields)."""
-    raw = r.xrevrange(_keys(cfg).events(), count=max(1, int(count)))
+    raw = stream_entries(r.xrevrange(_keys(cfg).events(), count=max(1, int(count))))
     return [(_s(msg_id), {_s(k): _s(v) for k, v in fields.items()}) for msg_id, fields in reversed(raw)]

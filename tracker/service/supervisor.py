@@ -132,7 +132,7 @@ class _Child:
     started_mono: float = 0.0
     next_start_mono: float = 0.0
     attempt: int = 0
-    restarts: collections.deque = field(default_factory=collections.deque)  # type: ignore[type-arg]
+    restarts: collections.deque[float] = field(default_factory=collections.deque)  # start times (monotonic s)
     total_restarts: int = 0
     last_exit: int | None = None
     last_reason: str = ""
