@@ -114,7 +114,10 @@ def test_encode_refuses_what_the_hub_would_reject():
 
 def test_small_codecs_round_trip():
     assert parse_track_member(track_member("cam_2", 41)) == ("cam_2", 41)
-    lid, frame, xyxy, conf = decode_box_point(encode_box_point(4, 12, np.array([1, 2, 3, 4.5]), 0.25))
+    lid, frame, xyxy, conf, ground = decode_box_point(encode_box_point(4, 12, np.array([1, 2, 3, 4.5]), 0.25))
+    assert ground is None
+    with_ground = encode_box_point(4, 12, np.array([1, 2, 3, 4.5]), 0.25, (1.234, -5.0))
+    assert decode_box_point(with_ground).ground_xy_m == (1.23, -5.0)
     assert (lid, frame, conf) == (4, 12, 0.25) and xyxy.tolist() == [1, 2, 3, 4.5]
     entry = decode_now_entry(encode_now_entry(None, 1.0, 2.5, 9, np.array([0, 0, 5, 10]), 0.5))
     assert entry.gid is None and entry.last_ts == 2.5 and entry.last_frame == 9

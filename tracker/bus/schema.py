@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,6 +33,7 @@ __all__ = [
     "parse_track_member",
     "encode_box_point",
     "decode_box_point",
+    "BoxPoint",
     "NowEntry",
     "encode_now_entry",
     "decode_now_entry",
@@ -203,20 +205,35 @@ def parse_xyxy(text: bytes | str) -> np.ndarray:
     return np.array([float(p) for p in parts], dtype=np.float32)
 
 
-def encode_box_point(local_id: int, frame_index: int, xyxy: np.ndarray, confidence: float) -> str:
-    """Trajectory member ``local_id,frame,x1,y1,x2,y2,conf`` (unique per track and frame: re-adding is
-    idempotent)."""
-    return f"{int(local_id)},{int(frame_index)},{format_xyxy(xyxy)},{float(confidence):.3f}"
+class BoxPoint(NamedTuple):
+    """One stored trajectory point of a camera's track."""
+
+    local_id: int
+    frame_index: int
+    xyxy: np.ndarray  # (4,) float32 pixels
+    confidence: float
+    ground_xy_m: tuple[float, float] | None  # on the ground plane in metres (calibrated cameras), else None
 
 
-def decode_box_point(member: bytes | str) -> tuple[int, int, np.ndarray, float]:
-    """(local_id, frame, (4,) xyxy, confidence) from a trajectory member."""
+def encode_box_point(local_id: int, frame_index: int, xyxy: np.ndarray, confidence: float,
+                     ground_xy_m: np.ndarray | tuple[float, float] | None = None) -> str:
+    """Trajectory member ``local_id,frame,x1,y1,x2,y2,conf`` plus ``,x_m,y_m`` (centimetres) when the track has a
+    ground position (unique per track and frame: re-adding is idempotent)."""
+    text = f"{int(local_id)},{int(frame_index)},{format_xyxy(xyxy)},{float(confidence):.3f}"
+    if ground_xy_m is not None:
+        text += f",{float(ground_xy_m[0]):.2f},{float(ground_xy_m[1]):.2f}"
+    return text
+
+
+def decode_box_point(member: bytes | str) -> BoxPoint:
+    """A trajectory member back as a :class:`BoxPoint`."""
     raw = member.decode() if isinstance(member, bytes) else member
     parts = raw.split(",")
-    if len(parts) != 7:
-        raise ValueError(f"not a trajectory point local_id,frame,x1,y1,x2,y2,conf: {raw!r}")
-    return int(parts[0]), int(parts[1]), np.array([float(p) for p in parts[2:6]], dtype=np.float32), \
-        float(parts[6])
+    if len(parts) not in (7, 9):
+        raise ValueError(f"not a trajectory point local_id,frame,x1,y1,x2,y2,conf[,x_m,y_m]: {raw!r}")
+    ground = (float(parts[7]), float(parts[8])) if len(parts) == 9 else None
+    return BoxPoint(int(parts[0]), int(parts[1]), np.array([float(p) for p in parts[2:6]], dtype=np.float32),
+                    float(parts[6]), ground)
 
 
 @dataclass(frozen=True)

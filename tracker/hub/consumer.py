@@ -391,11 +391,12 @@ class Hub:
     def _apply_frame(self, batch: _Batch, camera: str, msg_id: bytes, fm: FrameMessage) -> None:
         tracks = self.engine.observe(camera, fm.frame_index, fm.timestamp_s, fm.local_ids.tolist(),
                                      fm.emb_index, fm.embeddings, fm.quality)
+        ground = {int(row): fm.ground_xy_m[j] for j, row in enumerate(fm.ground_index)}
         for i, t in enumerate(tracks):
             key = t.key
             batch.touched[key] = t
-            batch.points[camera][encode_box_point(t.local_id, fm.frame_index, fm.xyxy[i],
-                                                  float(fm.confidence[i]))] = fm.timestamp_s
+            batch.points[camera][encode_box_point(t.local_id, fm.frame_index, fm.xyxy[i], float(fm.confidence[i]),
+                                                  ground.get(i))] = fm.timestamp_s
             batch.last_box[key] = (fm.xyxy[i], float(fm.confidence[i]))
         for lid, jpeg in fm.thumbnails.items():
             batch.thumbs[(camera, int(lid))].append(jpeg)

@@ -36,6 +36,7 @@ __all__ = [
     "IdentityDetail",
     "VisibleTrack",
     "list_cameras",
+    "ground_trajectories",
     "list_identities",
     "identity_detail",
     "camera_now",
@@ -100,6 +101,7 @@ class TrajectoryPoint:
     frame_index: int
     xyxy: tuple[float, float, float, float]
     confidence: float
+    ground_xy_m: tuple[float, float] | None = None  # metres on the ground plane (calibrated cameras only)
 
 
 @dataclass(frozen=True)
@@ -200,10 +202,11 @@ def track_points(r: redis.Redis, cfg: Config, camera: str, local_id: int, start_
     hi = "+inf" if end_ts is None else end_ts
     out = []
     for member, score in scored_members(r.zrangebyscore(_keys(cfg).camera_boxes(camera), lo, hi, withscores=True)):
-        lid, frame, xyxy, conf = decode_box_point(member)
-        if lid == local_id:
-            out.append(TrajectoryPoint(float(score), camera, local_id, frame,
-                                       (float(xyxy[0]), float(xyxy[1]), float(xyxy[2]), float(xyxy[3])), conf))
+        point = decode_box_point(member)
+        if point.local_id == local_id:
+            x1, y1, x2, y2 = (float(v) for v in point.xyxy)
+            out.append(TrajectoryPoint(float(score), camera, local_id, point.frame_index, (x1, y1, x2, y2),
+                                       point.confidence, point.ground_xy_m))
     return out
 
 
@@ -277,6 +280,27 @@ def local_to_global(r: redis.Redis, cfg: Config, camera: str) -> dict[int, int]:
     return {int(k): int(v) for k, v in raw.items()}
 
 
+def ground_trajectories(r: redis.Redis, cfg: Config, start_ts: float | None = None,
+                        end_ts: float | None = None) -> dict[int, np.ndarray]:
+    """Every identity's path on the ground plane: global id -> (N, 2) float64 metres in time order, from the
+    calibrated cameras' stored trajectory points within [start_ts, end_ts] (all when None). Where several cameras
+    see the person at one timestamp their positions are averaged. Identities without ground points are left out."""
+    lo = "-inf" if start_ts is None else start_ts
+    hi = "+inf" if end_ts is None else end_ts
+    by_gid: dict[int, dict[float, list[tuple[float, float]]]] = {}
+    for camera in list_cameras(r, cfg):
+        mapping = local_to_global(r, cfg, camera)
+        for member, score in scored_members(r.zrangebyscore(_keys(cfg).camera_boxes(camera), lo, hi,
+                                                            withscores=True)):
+            point = decode_box_point(member)
+            gid = mapping.get(point.local_id)
+            if point.ground_xy_m is None or gid is None:
+                continue
+            by_gid.setdefault(gid, {}).setdefault(float(score), []).append(point.ground_xy_m)
+    return {gid: np.array([np.mean(per_ts[ts], axis=0) for ts in sorted(per_ts)], np.float64).reshape(-1, 2)
+            for gid, per_ts in sorted(by_gid.items())}
+
+
 def export_mot(r: redis.Redis, cfg: Config, out_dir: str | os.PathLike[str],
                cameras: list[str] | None = None) -> dict[str, Path]:
     """Write ``<out_dir>/<camera>.txt`` (MOTChallenge rows ``frame,gid,left,top,w,h,conf,-1,-1,-1``, sorted by
@@ -292,7 +316,7 @@ def export_mot(r: redis.Redis, cfg: Config, out_dir: str | os.PathLike[str],
         best: dict[tuple[int, int], tuple[float, float, float, float, float]] = {}
         skipped = 0
         for member in member_list(r.zrange(k.camera_boxes(camera), 0, -1)):
-            lid, frame, xyxy, conf = decode_box_point(member)
+            lid, frame, xyxy, conf, _ = decode_box_point(member)
             gid = mapping.get(lid)
             if gid is None:
                 skipped += 1

@@ -79,13 +79,14 @@ def parse_camera_spec(text: str) -> CameraSpec:
 
 def run_replay(cfg: Config, cameras: list[CameraSpec], out_dir: Path, *, use_hub: bool = True,
                save_video: bool = False, progress: bool = True, sinks: Sequence[FrameSink] = (),
-               hub_session: HubSession | None = None) -> ReplaySummary:
+               hub_session: HubSession | None = None, save_map: bool = False) -> ReplaySummary:
     """Replays every camera and writes ``out_dir/NAME.txt``.
 
     With ``use_hub`` the ids in ``NAME.txt`` are global (final local->global mapping from the hub) and the
     per-camera ids are kept in ``out_dir/local/NAME.txt``; without it ``NAME.txt`` holds per-camera ids.
     ``sinks``: more sinks for every finished frame (closed at the end). ``hub_session``: an open
-    :class:`tracker.hub.session.HubSession` (made here from the config when None).
+    :class:`tracker.hub.session.HubSession` (made here from the config when None). ``save_map`` (with the hub):
+    ``out_dir/map.png``, a top view of every identity's path on the ground and the calibrated cameras' views.
     """
     from streams.factory import open_source
 
@@ -111,6 +112,8 @@ def run_replay(cfg: Config, cameras: list[CameraSpec], out_dir: Path, *, use_hub
         extra: list[FrameSink] = [*([_Progress(_total_frames(sources))] if progress else []), *sinks]
         summary = _replay(sources, pipelines, _sinks(cfg, out_dir, fps, hub, save_video, extra))
         _finish_outputs(cfg, out_dir, names, hub, summary)
+        if save_map and hub is not None:
+            _save_map(cfg, out_dir / "map.png", hub, pipelines)
         return summary
     finally:
         if hub is not None and hub_session is None:
@@ -219,6 +222,23 @@ def _replay(sources: dict[str, FrameSource], pipelines: dict[str, CameraPipeline
     return ReplaySummary(frames={n: stats.frames[n] for n in sources},
                          tracks={n: len(stats.local_ids[n]) for n in sources}, stage_ms=stats.stage_ms,
                          wall_s=time.perf_counter() - t_start)
+
+
+def _save_map(cfg: Config, path: Path, hub: HubSession, pipelines: Mapping[str, CameraPipeline]) -> None:
+    """The replay's ground map: every identity's path (from the hub's stored trajectories) and each calibrated
+    camera's field of view."""
+    import cv2
+
+    from tracker.hub.queries import ground_trajectories
+    from tracker.offline.ground_map import render_ground_map
+
+    views = {name: view for name, p in pipelines.items() if (view := p.ground_view) is not None}
+    if not views:
+        log.warning("--save-map: no camera is calibrated (pass --calibration FILE); no map written")
+        return
+    paths = ground_trajectories(hub.handle.client, cfg)
+    cv2.imwrite(str(path), render_ground_map(paths, views))
+    log.info("ground map of %d identities and %d cameras -> %s", len(paths), len(views), path)
 
 
 def _finish_outputs(cfg: Config, out_dir: Path, names: list[str], hub: HubSession | None,

@@ -254,6 +254,15 @@ class CameraPipeline:
         ]
         return FrameResult(frame.index, frame.timestamp_s, updates, step.backfill, len(dets), timings)
 
+    @property
+    def ground_view(self) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """(oriented image->ground homography (3, 3), image (width, height)) once a calibrated camera has seen its
+        first frame; None before that or without calibration."""
+        if self._ground is None:
+            return None
+        height, width = self._ground.image_hw
+        return self._ground.h, (width, height)
+
     def _ground_positions(self, frame: Frame, outputs: list[TrackOutput]) -> GroundEstimate | None:
         """Ground positions of this frame's confirmed tracks (None for an uncalibrated camera). The first frame
         fixes the image size the calibration is checked against."""
