@@ -68,8 +68,8 @@ class LoggingConfig:
 @dataclass
 class MetricsConfig:
     port: int = _f(0, "Prometheus /metrics and /healthz HTTP port (0 = off). `mctrack worker` and `mctrack hub` "
-                   "use it as is; under `mctrack run` the supervisor uses it, the hub port + 1 and camera i (0-based, in config "
-                   "order) port + 2 + i.", lo=0, hi=65535)
+                   "use it as is; under `mctrack run` the supervisor uses it, the hub port + 1 and camera i "
+                   "(0-based, in config order) port + 2 + i.", lo=0, hi=65535)
     host: str = _f("127.0.0.1", "Address the metrics server listens on (0.0.0.0 inside containers so it can be "
                    "scraped).")
 
