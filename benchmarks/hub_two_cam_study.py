@@ -182,7 +182,7 @@ def run_variant(client, base_overrides: list[str], variant: list[str], tracklets
     cfg = load_config(None, base_overrides + variant)
     by_frame: dict[str, dict[int, list]] = {c: {} for c in CAMERAS}
     for camera in CAMERAS:
-        for frame, lid, _gid, xyxy in tracklets[camera]:
+        for frame, lid, gid, xyxy in tracklets[camera]:
             by_frame[camera].setdefault(frame, []).append((lid, gid, xyxy))
     pubs = {c: TrackletPublisher(client, cfg, c) for c in CAMERAS}
     hub = Hub(client, cfg, consumer_name="study")

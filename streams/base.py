@@ -8,6 +8,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from streams.stats import SourceStats
+
 __all__ = ["Frame", "FrameSource", "SourceError"]
 
 
@@ -46,4 +48,12 @@ class FrameSource(Protocol):
 
     def __iter__(self) -> Iterator[Frame]: ...
 
+    def stats(self) -> SourceStats:
+        """Frames read and dropped, reconnects, last error (for heartbeats and metrics)."""
+        ...
+
     def close(self) -> None: ...
+
+    def __enter__(self) -> FrameSource: ...
+
+    def __exit__(self, *exc: object) -> None: ...

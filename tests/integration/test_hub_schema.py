@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tracker.bus.connection import RedisUnavailableError, connect
+from tracker.bus.records import TrackRecord, decode_track_record, encode_track_record
 from tracker.bus.schema import (
     FRAME_SCHEMA_TAG,
     ForeignMessageError,
@@ -113,7 +114,10 @@ def test_encode_refuses_what_the_hub_would_reject():
 
 def test_small_codecs_round_trip():
     assert parse_track_member(track_member("cam_2", 41)) == ("cam_2", 41)
-    lid, frame, xyxy, conf = decode_box_point(encode_box_point(4, 12, np.array([1, 2, 3, 4.5]), 0.25))
+    lid, frame, xyxy, conf, ground = decode_box_point(encode_box_point(4, 12, np.array([1, 2, 3, 4.5]), 0.25))
+    assert ground is None
+    with_ground = encode_box_point(4, 12, np.array([1, 2, 3, 4.5]), 0.25, (1.234, -5.0))
+    assert decode_box_point(with_ground).ground_xy_m == (1.23, -5.0)
     assert (lid, frame, conf) == (4, 12, 0.25) and xyxy.tolist() == [1, 2, 3, 4.5]
     entry = decode_now_entry(encode_now_entry(None, 1.0, 2.5, 9, np.array([0, 0, 5, 10]), 0.5))
     assert entry.gid is None and entry.last_ts == 2.5 and entry.last_frame == 9
@@ -121,6 +125,35 @@ def test_small_codecs_round_trip():
 
 
 # ------------------------------------------------------------------------------------------------ connection
+def test_track_record_round_trips_through_a_redis_hash(redis_handle):
+    """What the hub writes to trk:<camera>:<id> reads back the same, through a real HSET/HGETALL."""
+    r = redis_handle.client
+    feat = np.linspace(-1.0, 1.0, 8, dtype=np.float32)
+    rec = TrackRecord(camera="cam-1", local_id=7, first_ts=0.1 + 0.2, last_ts=12.345678901, first_frame=3,
+                      last_frame=310, gid=42, assigned_ts=1.5, n_good=4, n_total=6, weight=3.25, n_good_checked=4,
+                      ended=True, box_xyxy=np.array([10.04, 20.0, 30.0, 80.96], np.float32), confidence=0.8766,
+                      feat_sum=feat)
+    key = "test-records:trk:cam-1:7"
+    r.delete(key)
+    r.hset(key, mapping=encode_track_record(rec))
+    back = decode_track_record("cam-1", 7, r.hgetall(key))
+    assert (back.first_ts, back.last_ts, back.assigned_ts) == (rec.first_ts, rec.last_ts, 1.5)  # exact floats
+    assert (back.gid, back.status, back.n_good, back.n_total, back.weight, back.ended) == (42, "assigned", 4, 6,
+                                                                                           3.25, True)
+    assert back.box_xyxy.tolist() == pytest.approx([10.0, 20.0, 30.0, 81.0]) and back.confidence == 0.877
+    assert back.feat_sum.dtype == np.float32 and np.array_equal(back.feat_sum, feat)
+    # a pending track without box or feature: those fields are left out, so a stored box/feature stays
+    pending = TrackRecord("cam-1", 7, 0.0, 1.0, 0, 10, None, None, 0, 0, 0.0, 0, False)
+    fields = encode_track_record(pending)
+    assert fields["gid"] == "" and fields["status"] == "pending" and not {"box", "conf", "feat"} & set(fields)
+    r.hset(key, mapping=fields)
+    again = decode_track_record("cam-1", 7, r.hgetall(key))
+    assert again.gid is None and again.assigned_ts is None and np.array_equal(again.feat_sum, feat)
+    r.delete(key)
+    with pytest.raises(ValueError):
+        decode_track_record("cam-1", 7, {b"last_ts": b"soon"})
+
+
 def test_embedded_redis_starts_shares_its_socket_and_stops(tmp_path):
     cfg = RedisConfig(embedded_dir=str(tmp_path / "data"))
     with connect(cfg) as handle:

@@ -36,9 +36,9 @@ def test_multi_camera_bench_runs_camera_processes_through_the_hub(tmp_path, dev_
     cfg = load_config(None, model_overrides)
     assert _clip_frames(cfg, str(clip)) == 90
     assert _clip_frames(cfg, "rtsp://127.0.0.1:1/x") == 0  # live: not probed
-    res = run_multi_camera_bench(cfg, str(clip), cameras=2, rate=3.0, duration_s=120.0, overrides=model_overrides)
+    res = run_multi_camera_bench(cfg, str(clip), cameras=2, rate=2.0, duration_s=120.0, overrides=model_overrides)
     assert res.cameras == 2 and len(res.per_camera) == 2
-    assert 0 < res.duration_s < 90 / 3.0  # capped: the clip plays for 30 s
+    assert 0 < res.duration_s < 90 / 2.0  # capped: the clip plays for 45 s (slow starts on a loaded machine fit)
     assert res.detector_threads == max(1, (os.cpu_count() or 1) // 2)
     for cam in res.per_camera:
         assert cam["fps"] > 0 and cam["offered_fps"] > 0 and cam["dropped"] >= 0

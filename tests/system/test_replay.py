@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 from live_helpers import make_clip
 
+from streams.base import Frame
 from tracker.cli import main
+from tracker.core.track import BoxRecord
+from tracker.core.tracklet import TrackletUpdate
+from tracker.offline.mot_sink import MotSink
 from tracker.offline.motio import read_mot
+from tracker.pipeline.camera import FrameResult
 
 # Acceptance floors of the per-camera pipeline on pets-s2l1-dev/full, against gt_annotation.txt. Lowering them
 # needs a reason.
@@ -110,3 +115,28 @@ def test_accuracy_regression_full_clip_with_hub(tmp_path, dev_dir, model_overrid
     assert scores["hota"] >= FLOOR_HUB_HOTA
     assert scores["idf1"] >= FLOOR_HUB_IDF1
     assert scores["mota"] >= FLOOR_MOTA
+
+
+def _update(frame: int, track_id: int, x: float) -> TrackletUpdate:
+    return TrackletUpdate(camera_id="cam1", local_id=track_id, frame_index=frame, timestamp_s=frame / 7.0,
+                          xyxy=np.array([x, 10.0, x + 20.0, 60.0]), confidence=0.9)
+
+
+def test_mot_sink_writes_backfilled_boxes_in_frame_order_and_nothing_after_a_failed_run(tmp_path):
+    """A track confirmed at frame 3 brings its tentative boxes of frames 1-2; they land before frame 3's rows. A
+    failed run leaves no file behind."""
+    image = np.zeros((80, 120, 3), np.uint8)
+    path = tmp_path / "cam1.txt"
+    sink = MotSink(path, max_delay_frames=3)
+    sink.on_frame(Frame("cam1", 1, 0.0, image), FrameResult(1, 0.0, [_update(1, 5, 0.0)]))
+    backfill = [(7, BoxRecord(f, np.array([50.0 + f, 10.0, 70.0 + f, 60.0]), 0.5)) for f in (1, 2)]
+    sink.on_frame(Frame("cam1", 2, 0.1, image), FrameResult(2, 0.1, [_update(2, 5, 1.0)]))
+    sink.on_frame(Frame("cam1", 3, 0.3, image), FrameResult(3, 0.3, [_update(3, 7, 53.0)], backfill))
+    assert not path.exists()
+    sink.close()
+    rows = read_mot(path)
+    assert rows[:, :2].tolist() == [[1, 5], [1, 7], [2, 5], [2, 7], [3, 7]]
+    failed = MotSink(tmp_path / "cam2.txt", max_delay_frames=3)
+    failed.on_frame(Frame("cam2", 1, 0.0, image), FrameResult(1, 0.0, [_update(1, 5, 0.0)]))
+    failed.close(completed=False)
+    assert list(tmp_path.iterdir()) == [path]

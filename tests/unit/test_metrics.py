@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tracker.hub.runner import ObservedLatencies
+from tracker.hub.monitor import ObservedLatencies
 from tracker.telemetry.metrics import (
     METRIC_HELP,
     MetricsServer,

@@ -6,14 +6,20 @@ import logging
 import resource
 import time
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from typing import Any
 
 import numpy as np
 
-from streams.base import Frame
 from tracker.config import Config
 from tracker.core.detections import Detections
 from tracker.core.protocols import Detector, PendingDetections, StreamingDetector
+from tracker.core.tracklet import TrackletUpdate
+from tracker.pipeline.camera import STAGES, CameraPipeline, in_order
+from tracker.pipeline.loop import FrameLoop, timed_frames
+from tracker.pipeline.publish_sink import PublishSink
+from tracker.pipeline.sink import FrameSink
+from tracker.pipeline.stats_sink import FrameStats
 
 __all__ = ["SingleCameraBench", "run_single_camera_bench", "percentiles_ms"]
 
@@ -65,72 +71,75 @@ def run_single_camera_bench(cfg: Config, video: str, max_frames: int = 0, warmup
     then the pipeline on the same block read from the file; 0 = one block: the whole clip), so that a change in the
     machine's speed during the run hits both alike. fps = frames / summed block time.
     """
-    from streams.factory import open_source
     from tracker.models.factory import build_models
-    from tracker.pipeline.camera import STAGES, CameraPipeline
 
     detector, embedder, clahe = build_models(cfg)
-    with open_source(video, "bench", cfg.source) as src:
-        fps = src.fps or cfg.source.default_fps
-        frames = [f.image for f, _ in zip(src, range(max_frames or 10**9))]
-    if not frames:
-        from streams.base import SourceError
-
-        raise SourceError(f"{video}: no frames decoded")
-    n = len(frames)
-    block = block_frames if block_frames > 0 else n
-    _detect_all(detector, frames[:warmup_frames])  # warm the detector up (first calls compile / allocate)
-
+    fps, images = _decoded(cfg, video, max_frames)
+    block = block_frames if block_frames > 0 else len(images)
+    _detect_all(detector, images[:warmup_frames])  # warm the detector up (first calls compile / allocate)
+    stats = FrameStats((*STAGES, "publish"))
     publisher = _WorkerPublisher(cfg) if publish else None
-    pipe = CameraPipeline(cfg, "bench", fps, detector, embedder, clahe)  # type: ignore[arg-type]
-    stage: dict[str, list[float]] = {s: [] for s in (*STAGES, "publish", "total")}
-    dets = tracks = 0
-
-    def finished(done: list[tuple[Frame, Any]]) -> None:
-        nonlocal dets, tracks
-        for frame, result in done:
-            for k, v in result.timings_ms.items():
-                stage[k].append(v)
-            if publisher is not None:
-                tp = time.perf_counter()
-                publisher.publish(result.updates, frame)
-                stage["publish"].append((time.perf_counter() - tp) * 1e3)
-            dets += result.num_detections
-            tracks += len(result.updates)
-
-    det_s = pipe_s = 0.0
-    count = 0
-    with open_source(video, "bench", cfg.source) as src:
-        it = iter(src)
-        for start in range(0, n, block):
-            t0 = time.perf_counter()
-            _detect_all(detector, frames[start:start + block])
-            det_s += time.perf_counter() - t0
-            t_block = time.perf_counter()
-            for _ in range(min(block, n - start)):
-                t_frame = time.perf_counter()
-                try:
-                    frame: Frame = next(it)
-                except StopIteration:
-                    break
-                stage["decode"].append((time.perf_counter() - t_frame) * 1e3)
-                finished(pipe.submit(frame))  # with pipeline.overlap: the previous frame
-                stage["total"].append((time.perf_counter() - t_frame) * 1e3)
-                count += 1
-            finished(pipe.flush())  # the block's last frame counts in the block
-            pipe_s += time.perf_counter() - t_block
-        pipe.close()
-    del frames
-    if publisher is not None:
-        publisher.close()
-    det_fps, pipe_fps = n / det_s, count / pipe_s
+    sinks: list[FrameSink] = [stats] if publisher is None else [PublishSink(publisher), stats]
+    loop = FrameLoop({"bench": CameraPipeline(cfg, "bench", fps, detector, embedder, clahe)},
+                     sinks)
+    try:
+        times = _alternate_blocks(cfg, video, images, block, detector, loop)
+    finally:
+        if publisher is not None:
+            publisher.close()
+    n, count = len(images), stats.total_frames
+    del images
+    det_fps, pipe_fps = n / times.detector_s, count / times.pipeline_s
     return SingleCameraBench(
         video=video, frames=count, detector_only_fps=det_fps, pipeline_fps=pipe_fps, ratio=pipe_fps / det_fps,
-        stages_ms={k: percentiles_ms(v) for k, v in stage.items() if v}, peak_rss_mb=peak_rss_mb(),
-        detector=str(getattr(detector, "info", type(detector).__name__)),
+        stages_ms={k: percentiles_ms(v) for k, v in {**stats.stage_ms, "total": times.total_ms}.items() if v},
+        peak_rss_mb=peak_rss_mb(), detector=str(getattr(detector, "info", type(detector).__name__)),
         reid_backend=cfg.reid.backend if cfg.reid.enabled else "off",
-        mean_detections_per_frame=dets / max(count, 1), mean_tracks_per_frame=tracks / max(count, 1),
-        block_frames=block)
+        mean_detections_per_frame=stats.detections / max(count, 1),
+        mean_tracks_per_frame=stats.track_boxes / max(count, 1), block_frames=block)
+
+
+def _decoded(cfg: Config, video: str, max_frames: int) -> tuple[float, list[np.ndarray]]:
+    """(the video's fps, its first ``max_frames`` images (H, W, 3) BGR; 0: all)."""
+    from streams.base import SourceError
+    from streams.factory import open_source
+
+    with open_source(video, "bench", cfg.source) as src:
+        fps = src.fps or cfg.source.default_fps
+        images = [f.image for f in islice(src, max_frames or None)]
+    if not images:
+        raise SourceError(f"{video}: no frames decoded")
+    return fps, images
+
+
+@dataclass
+class _BlockTimes:
+    detector_s: float = 0.0  # detector alone, all blocks
+    pipeline_s: float = 0.0  # the pipeline, all blocks
+    total_ms: list[float] = field(default_factory=list)  # per submitted frame: decode, submit, the sinks it ran
+
+
+def _alternate_blocks(cfg: Config, video: str, images: list[np.ndarray], block: int, detector: Detector,
+                      loop: FrameLoop) -> _BlockTimes:
+    """Block by block: the detector alone on the block's decoded ``images``, then the same frames read from the
+    file through ``loop`` (flushed at the block's end, so its last frames count in the block). Closes ``loop``."""
+    from streams.factory import open_source
+
+    times = _BlockTimes()
+    with loop, open_source(video, "bench", cfg.source) as src:
+        frames = timed_frames(src)
+        for start in range(0, len(images), block):
+            t0 = time.perf_counter()
+            _detect_all(detector, images[start:start + block])
+            t1 = time.perf_counter()
+            for frame, decode_ms in islice(frames, min(block, len(images) - start)):
+                t_frame = time.perf_counter()
+                loop.submit(frame, decode_ms)  # with pipeline.overlap: the previous frame finishes
+                times.total_ms.append(decode_ms + (time.perf_counter() - t_frame) * 1e3)
+            loop.flush()
+            times.detector_s += t1 - t0
+            times.pipeline_s += time.perf_counter() - t1
+    return times
 
 
 def _detect_all(detector: Detector, images: list[np.ndarray]) -> None:
@@ -140,8 +149,6 @@ def _detect_all(detector: Detector, images: list[np.ndarray]) -> None:
         for img in images:
             detector.detect(img)
         return
-    from tracker.pipeline.camera import in_order
-
     for _ in in_order(images, detector.start, _take_result, detector.max_in_flight):
         pass
 
@@ -151,8 +158,9 @@ def _take_result(_: np.ndarray, pending: PendingDetections) -> Detections:
 
 
 class _WorkerPublisher:
-    """Publishes like a live camera worker: frame messages are built on the frame loop and queued; the outbox
-    thread sends them to Redis (embedded when ``redis.url`` is empty)."""
+    """Publishes like a live camera worker (a :class:`tracker.pipeline.publish_sink.FramePublisher`): frame messages
+    are built on the frame loop and queued; the outbox thread sends them to Redis (embedded when ``redis.url`` is
+    empty)."""
 
     def __init__(self, cfg: Config) -> None:
         from tracker.bus.connection import connect
@@ -165,8 +173,9 @@ class _WorkerPublisher:
         self._outbox.start()
         self._publisher = TrackletPublisher(WriteBehindClient(self._outbox), cfg, "bench")  # type: ignore[arg-type]
 
-    def publish(self, updates: list[Any], frame: Frame) -> None:
-        self._publisher.publish(updates, frame.image, frame_index=frame.index, timestamp_s=frame.timestamp_s)
+    def publish(self, updates: list[TrackletUpdate], image_bgr: np.ndarray | None = None, *,
+                frame_index: int | None = None, timestamp_s: float | None = None) -> None:
+        self._publisher.publish(updates, image_bgr, frame_index=frame_index, timestamp_s=timestamp_s)
 
     def close(self) -> None:
         try:

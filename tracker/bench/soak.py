@@ -11,12 +11,20 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from streams.base import Frame, SourceError
 from tracker.config import Config
+from tracker.pipeline.camera import CameraPipeline, FrameResult
+from tracker.pipeline.loop import FrameLoop
+from tracker.pipeline.publish_sink import PublishSink
+
+if TYPE_CHECKING:
+    from tracker.hub.consumer import Hub
 
 __all__ = ["SoakSample", "SoakReport", "run_soak", "current_rss_mb"]
 
@@ -25,6 +33,7 @@ logger = logging.getLogger(__name__)
 _KIB_PER_MIB = 1024.0
 _BYTES_PER_MIB = 1024.0 * 1024.0
 _FLUSH_TIMEOUT_S = 30.0
+_CAMERA = "soak"
 
 
 def current_rss_mb() -> float:
@@ -72,69 +81,52 @@ def _redis_sample(client: Any) -> tuple[float, int]:
 def run_soak(cfg: Config, video: str, loops: int, *, redis_url: str | None = None, max_frames: int = 0,
              on_sample: Callable[[SoakSample], None] | None = None) -> SoakReport:
     """Replay ``video`` ``loops`` times as camera ``soak`` with an in-process hub; sample memory per loop."""
-    from streams.factory import open_source
     from tracker.bus.connection import connect
     from tracker.bus.outbox import Outbox
     from tracker.bus.publisher import TrackletPublisher
     from tracker.bus.write_behind import WriteBehindClient
     from tracker.hub.consumer import Hub
     from tracker.models.factory import build_models
-    from tracker.pipeline.camera import CameraPipeline
 
     if loops < 1:
         raise ValueError(f"loops = {loops}: must be >= 1")
-    camera = "soak"
     t_start = time.perf_counter()
     handle = connect(cfg.redis, redis_url)
     report = SoakReport(video, loops, 0)
     outbox = None
     try:
         client = handle.client
-        detector, embedder, clahe = build_models(cfg)
+        models = build_models(cfg)
         hub = Hub(client, cfg)
         hub.start()
         w = cfg.worker
         outbox = Outbox(lambda: client, max_messages=w.outbox_max_messages, batch=w.outbox_batch,
                         initial_backoff_s=w.redis_initial_backoff_s, max_backoff_s=w.redis_max_backoff_s,
-                        name=camera).start()
-        publisher = TrackletPublisher(WriteBehindClient(outbox), cfg, camera)  # type: ignore[arg-type]
-        pipeline = None
+                        name=_CAMERA).start()
+        publisher = TrackletPublisher(WriteBehindClient(outbox), cfg, _CAMERA)  # type: ignore[arg-type]
+        fps = _source_fps(cfg, video)
+        pipeline = CameraPipeline(cfg, _CAMERA, fps, *models)
         frames = 0
 
         def sample(label: str) -> None:
             gc.collect()
             used_mb, nkeys = _redis_sample(client)
             s = SoakSample(label, frames, time.perf_counter() - t_start, current_rss_mb(), used_mb, nkeys,
-                           len(hub.engine.identities), outbox.stats().depth)  # type: ignore[union-attr]
+                           len(hub.engine.identities), outbox.stats().depth)
             report.samples.append(s)
             if on_sample is not None:
                 on_sample(s)
 
         sample("start")
-        for loop in range(loops):
-            n_in_loop = 0
-            with open_source(video, camera, cfg.source) as src:
-                fps = src.fps or cfg.source.default_fps
-                if pipeline is None:
-                    pipeline = CameraPipeline(cfg, camera, fps, detector, embedder, clahe)  # type: ignore[arg-type]
-                offset = loop * report.frames_per_loop
-                for f in src:
-                    if max_frames and n_in_loop >= max_frames:
-                        break
-                    frame = Frame(camera, f.index + offset, f.timestamp_s + offset / fps, f.image)
-                    result = pipeline.process(frame)
-                    publisher.publish(result.updates, frame.image, frame_index=frame.index,
-                                      timestamp_s=frame.timestamp_s)
-                    hub.step()
-                    n_in_loop += 1
-                    frames += 1
-            if n_in_loop == 0:
-                raise SourceError(f"{video}: no frames decoded")
-            if loop == 0:
-                report.frames_per_loop = n_in_loop
-            outbox.wait_empty(_FLUSH_TIMEOUT_S)
-            hub.drain()
-            sample(f"loop {loop + 1}")
+        with FrameLoop({_CAMERA: pipeline}, [PublishSink(publisher), _StepHub(hub)]) as frame_loop:
+            for loop in range(loops):
+                n_in_loop = _play_once(frame_loop, cfg, video, loop * report.frames_per_loop, fps, max_frames)
+                if loop == 0:
+                    report.frames_per_loop = n_in_loop
+                frames += n_in_loop
+                outbox.wait_empty(_FLUSH_TIMEOUT_S)
+                hub.drain()
+                sample(f"loop {loop + 1}")
         st = outbox.stats()
         report.messages_sent, report.messages_dropped = st.sent, st.dropped
         report.hub_messages = hub.stats.messages
@@ -145,3 +137,41 @@ def run_soak(cfg: Config, video: str, loops: int, *, redis_url: str | None = Non
         if outbox is not None:
             outbox.close(_FLUSH_TIMEOUT_S)
         handle.close()
+
+
+def _source_fps(cfg: Config, video: str) -> float:
+    """The video's frame rate (``source.default_fps`` when it declares none)."""
+    from streams.factory import open_source
+
+    with open_source(video, _CAMERA, cfg.source) as src:
+        return src.fps or cfg.source.default_fps
+
+
+def _play_once(frame_loop: FrameLoop, cfg: Config, video: str, offset_frames: int, fps: float,
+               max_frames: int) -> int:
+    """One pass over ``video`` (its first ``max_frames`` frames; 0: all) through the loop, frame indices and
+    timestamps shifted by ``offset_frames``; every frame is finished on return. Returns the frames played."""
+    from streams.factory import open_source
+
+    played = 0
+    with open_source(video, _CAMERA, cfg.source) as src:
+        for f in islice(src, max_frames or None):
+            frame_loop.submit(Frame(_CAMERA, f.index + offset_frames, f.timestamp_s + offset_frames / fps, f.image))
+            played += 1
+    frame_loop.flush()
+    if played == 0:
+        raise SourceError(f"{video}: no frames decoded")
+    return played
+
+
+class _StepHub:
+    """A frame sink that lets the in-process hub take what was published so far, after every frame."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def on_frame(self, frame: Frame, result: FrameResult) -> None:
+        self.hub.step()
+
+    def close(self, *, completed: bool = True) -> None:
+        """The hub belongs to the caller."""

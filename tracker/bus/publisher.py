@@ -63,6 +63,15 @@ class _TrackCadence:
     last_seen_ts: float = 0.0
 
 
+def _ground_rows(updates: list[TrackletUpdate]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows (K,), xy (K, 2) m, cov (K, 3) m^2 as var_x, cov_xy, var_y) of the updates with a ground position."""
+    rows = [i for i, u in enumerate(updates) if u.ground_xy_m is not None and u.ground_cov_m2 is not None]
+    xy = np.array([np.asarray(updates[i].ground_xy_m).reshape(2) for i in rows], np.float32).reshape(-1, 2)
+    cov = np.array([np.asarray(updates[i].ground_cov_m2).reshape(2, 2)[[0, 0, 1], [0, 1, 1]] for i in rows],
+                   np.float32).reshape(-1, 3)
+    return np.array(rows, np.int32), xy, cov
+
+
 class TrackletPublisher:
     """Publishes one camera's tracklet updates.
 
@@ -184,8 +193,9 @@ class TrackletPublisher:
         self.embeddings_sent += len(emb_rows)
         self.thumbnails_sent += len(thumbs)
         emb = np.stack(embs) if embs else np.zeros((0, 0), np.float32)
+        gnd_rows, gnd_xy, gnd_cov = _ground_rows(updates)
         return FrameMessage(self.camera_id, frame_index, timestamp_s, ids, xyxy, conf, quality,
-                            np.array(emb_rows, np.int32), emb, thumbs)
+                            np.array(emb_rows, np.int32), emb, thumbs, gnd_rows, gnd_xy, gnd_cov)
 
     def _forget_old(self, now_ts: float) -> None:
         horizon = now_ts - self.hcfg.track_timeout_s

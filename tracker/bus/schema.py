@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,6 +33,7 @@ __all__ = [
     "parse_track_member",
     "encode_box_point",
     "decode_box_point",
+    "BoxPoint",
     "NowEntry",
     "encode_now_entry",
     "decode_now_entry",
@@ -59,6 +61,8 @@ _ZERO_NORM = 1e-12
 _F_SCHEMA, _F_CAM, _F_FRAME, _F_TS, _F_N = b"schema", b"cam", b"frame", b"ts", b"n"
 _F_IDS, _F_XYXY, _F_CONF, _F_Q = b"ids", b"xyxy", b"conf", b"q"
 _F_DIM, _F_EMB_IDX, _F_EMB = b"dim", b"emb_idx", b"emb"
+_F_GND_IDX, _F_GND_XY, _F_GND_COV = b"gnd_idx", b"gnd_xy", b"gnd_cov"
+_MIN_VARIANCE_M2 = -1e-9  # a covariance may come out a hair below zero through float rounding
 
 
 class MalformedMessageError(ValueError):
@@ -189,7 +193,7 @@ def parse_track_member(member: bytes | str) -> tuple[str, int]:
 def format_xyxy(xyxy: np.ndarray | list[float]) -> str:
     """``x1,y1,x2,y2`` with one decimal."""
     values = xyxy.tolist() if isinstance(xyxy, np.ndarray) else list(xyxy)
-    return "%.1f,%.1f,%.1f,%.1f" % tuple(values)
+    return ",".join(f"{v:.1f}" for v in values)
 
 
 def parse_xyxy(text: bytes | str) -> np.ndarray:
@@ -201,20 +205,35 @@ def parse_xyxy(text: bytes | str) -> np.ndarray:
     return np.array([float(p) for p in parts], dtype=np.float32)
 
 
-def encode_box_point(local_id: int, frame_index: int, xyxy: np.ndarray, confidence: float) -> str:
-    """Trajectory member ``local_id,frame,x1,y1,x2,y2,conf`` (unique per track and frame: re-adding is
-    idempotent)."""
-    return f"{int(local_id)},{int(frame_index)},{format_xyxy(xyxy)},{float(confidence):.3f}"
+class BoxPoint(NamedTuple):
+    """One stored trajectory point of a camera's track."""
+
+    local_id: int
+    frame_index: int
+    xyxy: np.ndarray  # (4,) float32 pixels
+    confidence: float
+    ground_xy_m: tuple[float, float] | None  # on the ground plane in metres (calibrated cameras), else None
 
 
-def decode_box_point(member: bytes | str) -> tuple[int, int, np.ndarray, float]:
-    """(local_id, frame, (4,) xyxy, confidence) from a trajectory member."""
+def encode_box_point(local_id: int, frame_index: int, xyxy: np.ndarray, confidence: float,
+                     ground_xy_m: np.ndarray | tuple[float, float] | None = None) -> str:
+    """Trajectory member ``local_id,frame,x1,y1,x2,y2,conf`` plus ``,x_m,y_m`` (centimetres) when the track has a
+    ground position (unique per track and frame: re-adding is idempotent)."""
+    text = f"{int(local_id)},{int(frame_index)},{format_xyxy(xyxy)},{float(confidence):.3f}"
+    if ground_xy_m is not None:
+        text += f",{float(ground_xy_m[0]):.2f},{float(ground_xy_m[1]):.2f}"
+    return text
+
+
+def decode_box_point(member: bytes | str) -> BoxPoint:
+    """A trajectory member back as a :class:`BoxPoint`."""
     raw = member.decode() if isinstance(member, bytes) else member
     parts = raw.split(",")
-    if len(parts) != 7:
-        raise ValueError(f"not a trajectory point local_id,frame,x1,y1,x2,y2,conf: {raw!r}")
-    return int(parts[0]), int(parts[1]), np.array([float(p) for p in parts[2:6]], dtype=np.float32), \
-        float(parts[6])
+    if len(parts) not in (7, 9):
+        raise ValueError(f"not a trajectory point local_id,frame,x1,y1,x2,y2,conf[,x_m,y_m]: {raw!r}")
+    ground = (float(parts[7]), float(parts[8])) if len(parts) == 9 else None
+    return BoxPoint(int(parts[0]), int(parts[1]), np.array([float(p) for p in parts[2:6]], dtype=np.float32),
+                    float(parts[6]), ground)
 
 
 @dataclass(frozen=True)
@@ -259,6 +278,9 @@ class FrameMessage:
         emb_index: (M,) int32 rows of the N updates that carry an embedding.
         embeddings: (M, D) float32 embeddings of those rows (M may be 0, then D may be 0).
         thumbnails: local id -> JPEG bytes for the tracks that carry a thumbnail this frame.
+        ground_index: (K,) int32 rows of the N updates that have a ground position (calibrated cameras only).
+        ground_xy_m: (K, 2) float32 ground positions in metres of those rows.
+        ground_cov_m2: (K, 3) float32 their covariances in m^2 as (var_x, cov_xy, var_y).
     """
 
     camera_id: str
@@ -271,6 +293,9 @@ class FrameMessage:
     emb_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
     embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     thumbnails: Mapping[int, bytes] = field(default_factory=dict)
+    ground_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
+    ground_xy_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
+    ground_cov_m2: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))
 
     def __len__(self) -> int:
         return int(len(self.local_ids))
@@ -297,6 +322,11 @@ def encode_frame(msg: FrameMessage) -> dict[bytes, bytes]:
         fields[_F_DIM] = str(emb.shape[1]).encode()
         fields[_F_EMB_IDX] = np.ascontiguousarray(msg.emb_index, dtype="<i4").tobytes()
         fields[_F_EMB] = emb.tobytes()
+    k = len(msg.ground_index)
+    if k:  # only calibrated cameras send positions: other cameras' messages are as before
+        fields[_F_GND_IDX] = np.ascontiguousarray(msg.ground_index, dtype="<i4").tobytes()
+        fields[_F_GND_XY] = np.ascontiguousarray(msg.ground_xy_m, dtype="<f4").reshape(k, 2).tobytes()
+        fields[_F_GND_COV] = np.ascontiguousarray(msg.ground_cov_m2, dtype="<f4").reshape(k, 3).tobytes()
     for local_id, jpeg in msg.thumbnails.items():
         fields[_THUMB_FIELD_PREFIX + str(int(local_id)).encode()] = bytes(jpeg)
     decode_frame(fields, expected_camera=msg.camera_id)  # refuse to publish what the hub would reject
@@ -381,6 +411,7 @@ def decode_frame(fields: Mapping[bytes, bytes], expected_camera: str | None = No
         embeddings = _array_field(fields, _F_EMB, "<f4", m * dim).reshape(m, dim).astype(np.float32)
         if m and (np.linalg.norm(embeddings, axis=1) <= _ZERO_NORM).any():
             raise MalformedMessageError("field 'emb' has an all-zero embedding (send no embedding instead)")
+    ground_index, ground_xy, ground_cov = _ground_fields(fields, n)
     thumbnails: dict[int, bytes] = {}
     known = set(local_ids.tolist())
     for key, value in fields.items():
@@ -398,4 +429,20 @@ def decode_frame(fields: Mapping[bytes, bytes], expected_camera: str | None = No
                                         f"{MAX_THUMBNAIL_BYTES} bytes")
         thumbnails[local_id] = value
     return FrameMessage(camera_id, frame_index, timestamp_s, local_ids, xyxy, confidence, quality,
-                        emb_index, embeddings, thumbnails)
+                        emb_index, embeddings, thumbnails, ground_index, ground_xy, ground_cov)
+
+
+def _ground_fields(fields: Mapping[bytes, bytes], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ground_index (K,), ground_xy_m (K, 2), ground_cov_m2 (K, 3)) of a message; empty when it has none."""
+    if not any(key in fields for key in (_F_GND_IDX, _F_GND_XY, _F_GND_COV)):
+        return np.zeros((0,), np.int32), np.zeros((0, 2), np.float32), np.zeros((0, 3), np.float32)
+    k = len(fields.get(_F_GND_IDX, b"")) // 4
+    index = _array_field(fields, _F_GND_IDX, "<i4", k).astype(np.int32)
+    if k and ((index < 0).any() or (index >= n).any() or len(np.unique(index)) != k):
+        raise MalformedMessageError(f"field 'gnd_idx' must name distinct rows in [0, {n})")
+    xy = _array_field(fields, _F_GND_XY, "<f4", k * 2).reshape(k, 2).astype(np.float32)
+    cov = _array_field(fields, _F_GND_COV, "<f4", k * 3).reshape(k, 3).astype(np.float32)
+    if k and ((cov[:, 0] < _MIN_VARIANCE_M2).any() or (cov[:, 2] < _MIN_VARIANCE_M2).any()
+              or (cov[:, 0] * cov[:, 2] - cov[:, 1] ** 2 < _MIN_VARIANCE_M2).any()):
+        raise MalformedMessageError("field 'gnd_cov' holds a covariance that is not positive semi-definite")
+    return index, xy, cov

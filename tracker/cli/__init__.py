@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 __all__ = ["main"]
@@ -23,6 +22,7 @@ _SUBCOMMANDS = [
     "status",
     "soak",
     "config",
+    "calibrate",
 ]
 
 
@@ -57,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ConfigError, SourceError, FileNotFoundError) as exc:
-        logging.getLogger("mctrack").error("%s", exc)
-        print(f"mctrack: error: {exc}", file=sys.stderr)
+        print(f"mctrack: error: {exc}", file=sys.stderr)  # once, plainly: not also as a log line
         return 2
     except KeyboardInterrupt:
         print("mctrack: interrupted", file=sys.stderr)

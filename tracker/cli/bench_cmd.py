@@ -4,7 +4,7 @@ JSON keys (``--json``): ``video``, ``frames``, ``detector_only_fps``, ``pipeline
 (pipeline / detector-only), ``stages_ms`` (stage -> {median, p95}; stages decode, clahe, detect, reid,
 associate, publish, total), ``peak_rss_mb``, ``detector``, ``reid_backend``, ``mean_detections_per_frame``,
 ``mean_tracks_per_frame``, ``block_frames`` (detector-only and pipeline alternate in blocks of this many frames);
-with ``--cameras N`` also ``multi_camera`` (see tracker/bench_multi.py).
+with ``--cameras N`` also ``multi_camera`` (see tracker/bench/multi.py).
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cameras", type=int, default=0,
                    help="also run N camera processes replaying the video through the hub")
     p.add_argument("--rate", type=float, default=7.0, help="real-time rate each camera must keep up with")
-    p.add_argument("--duration", type=float, default=60.0, help="seconds measured in the multi-camera run (shortened, with a warning, to end 2 s "
-                        "before a recorded clip does)")
+    p.add_argument("--duration", type=float, default=60.0,
+                   help="seconds measured in the multi-camera run (shortened, with a warning, to end 2 s before a "
+                        "recorded clip does)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 

@@ -1,15 +1,20 @@
-"""Arguments shared by several subcommands."""
+"""Arguments and helpers shared by several subcommands."""
 
 from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from tracker.config import Config, load_config
 
-__all__ = ["add_config_args", "config_from_args", "install_stop_signals"]
+if TYPE_CHECKING:
+    from tracker.bus.connection import RedisHandle
+
+__all__ = ["add_config_args", "config_from_args", "install_stop_signals", "add_redis_args", "open_redis"]
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -18,12 +23,30 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
                    help="override a config key, e.g. --set detector.weights=PATH (repeatable)")
 
 
+def add_redis_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--redis-url", default=None, metavar="URL",
+                   help="redis://host:port[/db], rediss:// (TLS) or unix:///path; default redis.url, else a private "
+                        "embedded Redis. Password: from the URL or $MCTRACK_REDIS_PASSWORD (redis.password_env)")
+
+
+def open_redis(args: argparse.Namespace, cfg: Config) -> RedisHandle | None:
+    """A Redis connection for ``--redis-url`` (else ``redis.url``, else a private embedded Redis), or None after
+    printing why Redis is unusable (the command then exits 2)."""
+    from tracker.bus.connection import RedisUnavailableError, connect
+
+    try:
+        return connect(cfg.redis, getattr(args, "redis_url", None))
+    except RedisUnavailableError as exc:
+        print(f"mctrack: error: {exc}", file=sys.stderr)
+        return None
+
+
 def config_from_args(args: argparse.Namespace, extra: list[str] | None = None) -> Config:
     """Load the config named by --config with --set overrides (then ``extra`` overrides) applied."""
     return load_config(args.config, list(args.set) + list(extra or []))
 
 
-def install_stop_signals() -> tuple["threading.Event", "Callable[[], None]"]:
+def install_stop_signals() -> tuple[threading.Event, Callable[[], None]]:
     """SIGINT/SIGTERM set the returned event (a clean shutdown) instead of raising; call the returned function to
     put the previous handlers back. Outside the main thread no handler is installed."""
     stop = threading.Event()

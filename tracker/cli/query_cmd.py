@@ -4,6 +4,7 @@ Usage::
 
     mctrack query identities [--limit N]                 # most recently seen first
     mctrack query identity GID [--points N] [--gallery out.png]
+    mctrack query map --out map.png [--calibration FILE] [--start T0 --end T1]
     mctrack query camera CAM [--window-s S]              # who is in camera CAM now
     mctrack query window --start T0 --end T1             # identities seen between two timestamps
     mctrack query cameras
@@ -23,11 +24,11 @@ import dataclasses
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from tracker.cli.common import add_config_args, config_from_args
-from tracker.cli.hub_cmd import add_redis_args, open_redis
+from tracker.cli.common import add_config_args, add_redis_args, config_from_args, open_redis
 from tracker.config import Config
 
 __all__ = ["register", "run"]
@@ -77,6 +78,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("camera", help="camera id")
 
+    p = sub.add_parser("map", help="draw a top view of the ground plane: every identity's path and the cameras' "
+                                   "fields of view (calibrated cameras)")
+    _common(p)
+    p.add_argument("--out", required=True, metavar="PNG", help="picture to write")
+    p.add_argument("--calibration", metavar="FILE", help="the cameras' calibration file (sets "
+                                                         "geometry.calibration_file; fields of view need image_size)")
+    p.add_argument("--start", type=float, default=None, help="only points at or after this timestamp (s)")
+    p.add_argument("--end", type=float, default=None, help="only points at or before this timestamp (s)")
+
     p = sub.add_parser("export", help="write <out>/<camera>.txt MOTChallenge files with global ids")
     _common(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -93,7 +103,7 @@ def _fmt_box(b: tuple[float, ...] | None) -> str:
 
 
 def _jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {k: _jsonable(v) for k, v in dataclasses.asdict(obj).items()}
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
@@ -156,9 +166,14 @@ def _q_identity(r: Any, cfg: Config, args: argparse.Namespace) -> int:
                    f"{t.first_frame}-{t.last_frame}"] for t in detail.tracks]))
     if detail.trajectory:
         print(f"trajectory (last {len(detail.trajectory)} points):")
-        print(_table(["ts", "camera", "local_id", "frame", "box_xyxy", "conf"],
-                     [[_fmt_ts(p.timestamp_s), p.camera, str(p.local_id), str(p.frame_index), _fmt_box(p.xyxy),
-                       f"{p.confidence:.2f}"] for p in detail.trajectory]))
+        headers = ["ts", "camera", "local_id", "frame", "box_xyxy", "conf"]
+        rows = [[_fmt_ts(p.timestamp_s), p.camera, str(p.local_id), str(p.frame_index), _fmt_box(p.xyxy),
+                 f"{p.confidence:.2f}"] for p in detail.trajectory]
+        if any(p.ground_xy_m is not None for p in detail.trajectory):  # calibrated cameras: metres on the ground
+            headers.append("ground_xy_m")
+            for row, p in zip(rows, detail.trajectory):
+                row.append("-" if p.ground_xy_m is None else f"{p.ground_xy_m[0]:.2f},{p.ground_xy_m[1]:.2f}")
+        print(_table(headers, rows))
     if args.gallery and Path(args.gallery).is_file():
         print(f"gallery written to {args.gallery}")
     return 0
@@ -237,9 +252,35 @@ def _q_export(r: Any, cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _q_map(r: Any, cfg: Config, args: argparse.Namespace) -> int:
+    import cv2
+
+    from tracker.config.geometry import resolve_calibrations
+    from tracker.hub.queries import ground_trajectories, list_cameras
+    from tracker.offline.ground_map import render_ground_map
+
+    if args.calibration:
+        cfg = dataclasses.replace(cfg, geometry=dataclasses.replace(cfg.geometry, calibration_file=args.calibration))
+    cameras = sorted(set(list_cameras(r, cfg)) | {c.name for c in cfg.cameras})
+    calibrations = resolve_calibrations(cfg, cameras)
+    views = {name: (c.image_to_ground, c.image_size) for name, c in calibrations.items() if c.image_size}
+    paths = ground_trajectories(r, cfg, args.start, args.end)
+    if not paths and not views:
+        print("mctrack: error: no ground positions stored and no calibrated camera with an image_size: nothing to "
+              "draw (cameras need a calibration: cameras[].calibration or --calibration FILE)", file=sys.stderr)
+        return 1
+    if not cv2.imwrite(str(args.out), render_ground_map(paths, views)):
+        print(f"mctrack: error: could not write {args.out} (check the folder and the .png suffix)", file=sys.stderr)
+        return 2
+    unsized = sorted(set(calibrations) - set(views))
+    note = f"; no field of view for {', '.join(unsized)} (no image_size in its calibration)" if unsized else ""
+    print(f"map of {len(paths)} identities and {len(views)} camera fields of view written to {args.out}{note}")
+    return 0
+
+
 _HANDLERS: dict[str, Callable[[Any, Config, argparse.Namespace], int]] = {
     "identities": _q_identities, "identity": _q_identity, "camera": _q_camera, "window": _q_window,
-    "cameras": _q_cameras, "events": _q_events, "mapping": _q_mapping, "export": _q_export,
+    "cameras": _q_cameras, "events": _q_events, "mapping": _q_mapping, "export": _q_export, "map": _q_map,
 }
 
 

@@ -20,10 +20,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a camera: video file, image folder or stream (repeatable)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     add_config_args(p)
+    p.add_argument("--calibration", metavar="FILE",
+                   help="ground-plane calibration of the cameras (cameras: {NAME: {image_to_ground: 3x3}}, as "
+                        "written by `mctrack calibrate`); sets geometry.calibration_file")
     p.add_argument("--no-hub", action="store_true", help="per-camera ids only (no cross-camera identities)")
     p.add_argument("--redis-url", help="use this Redis instead of an embedded one (sets redis.url)")
     p.add_argument("--realtime", action="store_true", help="pace files at their fps like live cameras")
     p.add_argument("--save-video", action="store_true", help="also write an annotated OUT/NAME.mp4")
+    p.add_argument("--save-map", action="store_true",
+                   help="with --calibration: also write OUT/map.png, a top view of every identity's path on the "
+                        "ground and the cameras' fields of view")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -36,10 +42,12 @@ def run(args: argparse.Namespace) -> int:
         extra.append("source.realtime=true")
     if args.redis_url:
         extra.append(f"redis.url={args.redis_url}")
+    if args.calibration:
+        extra.append(f"geometry.calibration_file={args.calibration}")
     cfg = config_from_args(args, extra)
     cameras = [parse_camera_spec(c) for c in args.camera]
     summary = run_replay(cfg, cameras, Path(args.out), use_hub=not args.no_hub, save_video=args.save_video,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, save_map=args.save_map)
     med = summary.stage_median_ms()
     total_frames = sum(summary.frames.values())
     print(f"replayed {total_frames} frames from {len(cameras)} camera(s) in {summary.wall_s:.1f} s "

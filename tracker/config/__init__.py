@@ -14,17 +14,27 @@ from tracker.config.app import Config, with_detector_threads_for
 from tracker.config.clahe import ClaheConfig
 from tracker.config.detector import DetectorConfig
 from tracker.config.errors import ConfigError
+from tracker.config.geometry import GeometryConfig
 from tracker.config.hub import CameraLinkConfig, HubConfig
 from tracker.config.loader import apply_overrides, config_from_dict, config_to_dict, load_config
 from tracker.config.pipeline import OutputConfig, PipelineConfig
 from tracker.config.redis import RedisConfig
 from tracker.config.reid import ReidConfig
 from tracker.config.render import describe_config, render_default_yaml
-from tracker.config.service import CameraConfig, LoggingConfig, MetricsConfig, SupervisorConfig, WorkerConfig
+from tracker.config.service import (
+    CameraCalibrationConfig,
+    CameraConfig,
+    LoggingConfig,
+    MetricsConfig,
+    SupervisorConfig,
+    WorkerConfig,
+)
 from tracker.config.source import SourceConfig
 from tracker.config.tracker import KalmanConfig, TrackerConfig
 
 __all__ = [
+    "GeometryConfig",
+    "CameraCalibrationConfig",
     "Config",
     "ConfigError",
     "load_config",

@@ -10,6 +10,7 @@ from tracker.config.clahe import ClaheConfig
 from tracker.config.detector import DetectorConfig
 from tracker.config.errors import ConfigError
 from tracker.config.fields import _f
+from tracker.config.geometry import GeometryConfig
 from tracker.config.hub import HubConfig
 from tracker.config.pipeline import OutputConfig, PipelineConfig
 from tracker.config.redis import RedisConfig
@@ -31,6 +32,7 @@ class Config:
     pipeline: PipelineConfig = _f(None, "How a camera's per-frame stages are scheduled.", factory=PipelineConfig)
     source: SourceConfig = _f(None, "Video sources (files, image folders, RTSP, webcams).", factory=SourceConfig)
     output: OutputConfig = _f(None, "Replay output.", factory=OutputConfig)
+    geometry: GeometryConfig = _f(None, "Ground-plane positions of calibrated cameras.", factory=GeometryConfig)
     redis: RedisConfig = _f(None, "Redis connection.", factory=RedisConfig)
     hub: HubConfig = _f(None, "Cross-camera identity hub: publishing, consuming, assignment, retention.",
                         factory=HubConfig)

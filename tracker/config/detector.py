@@ -40,6 +40,6 @@ class DetectorConfig:
                       "stream with num_threads // streams threads (frames still come out in order). 0 = automatic: "
                       "2 when the process has 2 or more threads, else 1. On 2 cores, two 1-thread streams detect "
                       "more frames per second than one 2-thread stream and lose far less when Re-ID shares the "
-                      "cores (docs/benchmarks.md). A frame may wait for the next one's start while frames queue; a live worker "
-                      "finishes it as soon as the camera has nothing new.", lo=0, hi=16)
+                      "cores (docs/benchmarks.md). A frame may wait for the next one's start while frames queue; a "
+                      "live worker finishes it as soon as the camera has nothing new.", lo=0, hi=16)
     half: bool = _f(False, "FP16 inference (CUDA only).")

@@ -48,6 +48,10 @@ def render_default_yaml() -> str:
             lines.append("#     source: rtsp://user:${CAM_PASSWORD}@10.0.0.5/stream1   # " +
                          CameraConfig.__dataclass_fields__["source"].metadata["help"])
             lines.append("#     fps: 0              # " + CameraConfig.__dataclass_fields__["fps"].metadata["help"])
+            lines.append("#     calibration:        # " +
+                         CameraConfig.__dataclass_fields__["calibration"].metadata["help"])
+            lines.append("#       image_to_ground: [[h11, h12, h13], [h21, h22, h23], [h31, h32, h33]]")
+            lines.append("#       image_size: [1920, 1080]")
             continue
         lines.append(f"{section.name}:")
         sub = getattr(cfg, section.name)

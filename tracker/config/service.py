@@ -6,10 +6,28 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from tracker.config.calibration import CameraCalibration, calibration_from_mapping
 from tracker.config.errors import ConfigError
 from tracker.config.fields import _f
 
-__all__ = ["CameraConfig", "LoggingConfig", "MetricsConfig", "WorkerConfig", "SupervisorConfig"]
+__all__ = [
+    "CameraCalibrationConfig",
+    "CameraConfig",
+    "LoggingConfig",
+    "MetricsConfig",
+    "WorkerConfig",
+    "SupervisorConfig",
+]
+
+
+@dataclass
+class CameraCalibrationConfig:
+    image_to_ground: list[list[float]] = _f(None, "3x3 homography, row by row, mapping a person's foot point "
+                                            "(bottom-centre of the box, pixels) to the ground plane in metres "
+                                            "(`mctrack calibrate` computes it); empty = not calibrated.",
+                                            factory=list)
+    image_size: list[int] = _f(None, "[width, height] in pixels the homography was made for (checked against the "
+                               "camera's frames); empty = checked at the first frame.", factory=list)
 
 
 @dataclass
@@ -18,12 +36,28 @@ class CameraConfig:
     source: str = _f("", "Video file, image folder, rtsp:// URL or webcam index.")
     fps: float = _f(0.0, "Frame rate; 0 = read from the source (seqinfo.ini for image folders).",
                     lo=0.0, hi=1000.0)
+    calibration: CameraCalibrationConfig = _f(None, "Ground-plane calibration of this camera (optional; see also "
+                                              "geometry.calibration_file).", factory=CameraCalibrationConfig)
 
     def check(self, key: str) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", self.name):
             raise ConfigError(f"{key}.name = {self.name!r}: use 1-64 letters, digits, '-' or '_'")
         if not self.source:
             raise ConfigError(f"{key}.source is empty: give a video file, image folder, rtsp:// URL or webcam index")
+        if self.calibration.image_to_ground:
+            self.calibrated(f"{key}.calibration")
+
+    def calibrated(self, source: str = "config") -> CameraCalibration | None:
+        """This camera's inline calibration, validated and oriented; None when it has none.
+
+        Raises:
+            ConfigError: naming the key, the camera and what is wrong."""
+        if not self.calibration.image_to_ground:
+            return None
+        mapping: dict[str, object] = {"image_to_ground": self.calibration.image_to_ground}
+        if self.calibration.image_size:
+            mapping["image_size"] = self.calibration.image_size
+        return calibration_from_mapping(self.name, mapping, source)
 
 
 @dataclass
@@ -33,9 +67,9 @@ class LoggingConfig:
 
 @dataclass
 class MetricsConfig:
-    port: int = _f(0, "Prometheus /metrics and /healthz HTTP port (0 = off). `mctrack worker` uses it as is; under "
-                   "`mctrack run` the supervisor uses it, the hub port + 1 and camera i (0-based, in config "
-                   "order) port + 2 + i.", lo=0, hi=65535)
+    port: int = _f(0, "Prometheus /metrics and /healthz HTTP port (0 = off). `mctrack worker` and `mctrack hub` "
+                   "use it as is; under `mctrack run` the supervisor uses it, the hub port + 1 and camera i "
+                   "(0-based, in config order) port + 2 + i.", lo=0, hi=65535)
     host: str = _f("127.0.0.1", "Address the metrics server listens on (0.0.0.0 inside containers so it can be "
                    "scraped).")
 

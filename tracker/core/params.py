@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["KalmanParams", "TrackerParams", "OutputBox"]
+__all__ = ["KalmanParams", "TrackerParams", "GroundParams", "OutputBox"]
 
 OutputBox = Literal["detection", "filtered"]
 """Box written for a matched track: the detector's box or the Kalman posterior."""
@@ -53,3 +53,20 @@ class TrackerParams:
     output_box: OutputBox = "filtered"
     gallery_size: int = 30
     max_history: int = 300
+
+
+@dataclass(frozen=True)
+class GroundParams:
+    """How a calibrated camera turns its tracks' boxes into ground positions (``GroundEstimator``).
+
+    foot_sigma_fraction: standard deviation of the foot point in pixels, as a fraction of the box height (the
+        uncertainty then grows with distance through the homography). edge_margin_px: no position while the box's
+        bottom is within this of the frame's lower edge (feet cut off). smoothing_s: time constant of the
+        exponential smoothing of each track's position (0 = none). forget_after_s: a track unseen this long loses
+        its smoothing state.
+    """
+
+    foot_sigma_fraction: float = 0.05
+    edge_margin_px: float = 2.0
+    smoothing_s: float = 0.3
+    forget_after_s: float = 5.0

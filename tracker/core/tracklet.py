@@ -24,6 +24,11 @@ class TrackletUpdate:
             worker did not compute/attach one this frame (publish cadence, tiny crop, Re-ID off).
         embedding_quality: score in [0, 1] of how trustworthy the embedding is (detector confidence times
             un-occludedness); 0 when embedding is None.
+        ground_xy_m: (2,) float64 position on the ground plane in metres (foot point through the camera's
+            calibration, smoothed), or None: camera not calibrated, feet cut off by the frame edge, or beyond the
+            horizon.
+        ground_cov_m2: (2, 2) float64 covariance of ground_xy_m in m^2 (grows with distance from the camera), or
+            None with it.
     """
 
     camera_id: str
@@ -34,3 +39,5 @@ class TrackletUpdate:
     confidence: float
     embedding: np.ndarray | None = None
     embedding_quality: float = 0.0
+    ground_xy_m: np.ndarray | None = None
+    ground_cov_m2: np.ndarray | None = None

@@ -20,15 +20,17 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import redis
+from redis.typing import EncodableT, FieldT
 
+from tracker.bus.records import TrackRecord, decode_track_record, encode_track_record
+from tracker.bus.replies import as_str, autoclaim_page, group_read, member_list
 from tracker.bus.schema import (
-    TRACK_ASSIGNED,
-    TRACK_PENDING,
     FrameMessage,
     Keys,
     MalformedMessageError,
@@ -75,10 +77,6 @@ def _sid(msg_id: bytes | str) -> tuple[int, int]:
     text = msg_id.decode() if isinstance(msg_id, bytes) else msg_id
     ms, _, seq = text.partition("-")
     return int(ms), int(seq or 0)
-
-
-def _b2s(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 @dataclass
@@ -155,12 +153,12 @@ class Hub:
             if self.r.set(self.keys.hub_lock(), self.consumer, nx=True, px=ttl_ms):
                 break
             holder = self.r.get(self.keys.hub_lock())
-            if holder is not None and _b2s(holder) == self.consumer:
+            if holder is not None and as_str(holder) == self.consumer:
                 self._renew_lock(keys=[self.keys.hub_lock()], args=[self.consumer, ttl_ms])
                 break
             if time.monotonic() >= deadline:
                 raise HubLockedError(
-                    f"another hub ({_b2s(holder) if holder else '?'}) is active for key prefix "
+                    f"another hub ({as_str(holder) if holder else '?'}) is active for key prefix "
                     f"{self.keys.prefix!r}; it holds {self.keys.hub_lock()} for up to hub.lock_ttl_s = "
                     f"{self.hcfg.lock_ttl_s} s after it stops. Stop it, wait, or use another redis.key_prefix")
             time.sleep(_LOCK_POLL_S)
@@ -203,7 +201,7 @@ class Hub:
             if int(self.r.scard(self.keys.cameras())) == len(self._streams):
                 return
         self._last_discover = now
-        cameras = sorted(_b2s(c) for c in self.r.smembers(self.keys.cameras()))
+        cameras = sorted(as_str(c) for c in self.r.smembers(self.keys.cameras()))
         for camera in cameras:
             stream = self.keys.updates(camera)
             if stream in self._streams:
@@ -224,7 +222,7 @@ class Hub:
             raw = states.get(camera.encode())
             if not raw:
                 continue
-            last_ts, _, last_msg = _b2s(raw).split("|")
+            last_ts, _, last_msg = as_str(raw).split("|")
             self._last_applied[camera] = _sid(last_msg)
             self.engine.camera_clock[camera] = float(last_ts)
             clock = max(clock, float(last_ts))
@@ -264,22 +262,25 @@ class Hub:
         for stream in self._streams:
             start = "0-0"
             while True:
-                res = self.r.xautoclaim(stream, self.hcfg.consumer_group, self.consumer, min_idle_time=0,
-                                        start_id=start, count=_CLAIM_BATCH)
-                cursor, entries = res[0], res[1]
+                cursor, entries, n_deleted = autoclaim_page(self.r.xautoclaim(
+                    stream, self.hcfg.consumer_group, self.consumer, min_idle_time=0, start_id=start,
+                    count=_CLAIM_BATCH))
+                if n_deleted:  # Redis 6.2 reports them without their ids: they cannot be acknowledged
+                    logger.warning("%d pending message(s) of %s were trimmed before the hub processed them",
+                                   n_deleted, stream)
                 for msg_id, fields in entries:
                     self._backlog.append((stream, msg_id, fields))
-                if _b2s(cursor) in ("0-0", "0"):
+                if cursor in ("0-0", "0"):
                     break
-                start = _b2s(cursor)
+                start = cursor
         self._backlog.sort(key=lambda e: (e[0], _sid(e[1])))
 
     # ------------------------------------------------------------------------------------------------ reading
     def _read(self, max_messages: int | None, block_ms: int) -> list[tuple[str, bytes, dict[bytes, bytes] | None]]:
         if self._backlog:
             n = max_messages or self.hcfg.read_count * max(1, len(self._streams))
-            out, self._backlog = self._backlog[:n], self._backlog[n:]
-            return out
+            claimed, self._backlog = self._backlog[:n], self._backlog[n:]
+            return claimed
         if not self._streams:
             if block_ms:
                 time.sleep(block_ms / 1000.0)
@@ -297,10 +298,9 @@ class Hub:
                 return []
             raise
         out: list[tuple[str, bytes, dict[bytes, bytes] | None]] = []
-        for stream, entries in resp or []:
-            s = _b2s(stream)
+        for stream, entries in group_read(resp):
             for msg_id, fields in entries:
-                out.append((s, msg_id, fields))
+                out.append((stream, msg_id, fields))
         return out
 
     # ------------------------------------------------------------------------------------------------ stepping
@@ -363,7 +363,7 @@ class Hub:
             camera = self._streams.get(stream) or stream.rsplit(":", 2)[-2]
             batch.acks[stream].append(msg_id)
             if fields is None:  # trimmed away before it could be claimed
-                logger.warning("message %s of %s was trimmed before the hub processed it", _b2s(msg_id), stream)
+                logger.warning("message %s of %s was trimmed before the hub processed it", as_str(msg_id), stream)
                 continue
             sid = _sid(msg_id)
             if sid <= self._last_applied.get(camera, (-1, -1)):
@@ -375,7 +375,7 @@ class Hub:
                     self.engine.check_dim(fm.embeddings.shape[1])
             except (MalformedMessageError, ValueError) as exc:
                 batch.dead.append((stream, msg_id, fields, str(exc)))
-                logger.warning("dead-lettered message %s of %s: %s", _b2s(msg_id), stream, exc)
+                logger.warning("dead-lettered message %s of %s: %s", as_str(msg_id), stream, exc)
                 continue
             self._last_applied[camera] = sid
             batch.frames.append((camera, msg_id, fm))
@@ -391,11 +391,12 @@ class Hub:
     def _apply_frame(self, batch: _Batch, camera: str, msg_id: bytes, fm: FrameMessage) -> None:
         tracks = self.engine.observe(camera, fm.frame_index, fm.timestamp_s, fm.local_ids.tolist(),
                                      fm.emb_index, fm.embeddings, fm.quality)
+        ground = {int(row): fm.ground_xy_m[j] for j, row in enumerate(fm.ground_index)}
         for i, t in enumerate(tracks):
             key = t.key
             batch.touched[key] = t
-            batch.points[camera][encode_box_point(t.local_id, fm.frame_index, fm.xyxy[i],
-                                                  float(fm.confidence[i]))] = fm.timestamp_s
+            batch.points[camera][encode_box_point(t.local_id, fm.frame_index, fm.xyxy[i], float(fm.confidence[i]),
+                                                  ground.get(i))] = fm.timestamp_s
             batch.last_box[key] = (fm.xyxy[i], float(fm.confidence[i]))
         for lid, jpeg in fm.thumbnails.items():
             batch.thumbs[(camera, int(lid))].append(jpeg)
@@ -431,7 +432,7 @@ class Hub:
                 touched[t.key] = t
         for t in ended:
             touched[t.key] = t
-        now_entries: dict[str, dict[str, str]] = collections.defaultdict(dict)
+        now_entries: dict[str, dict[FieldT, EncodableT]] = collections.defaultdict(dict)
         seen: dict[str, dict[str, float]] = collections.defaultdict(dict)
         ended_keys = {t.key for t in ended}
         for key, t in touched.items():
@@ -460,7 +461,7 @@ class Hub:
                 pipe.ltrim(thumbs, 0, h.thumbnails_per_track - 1)
                 pipe.expire(thumbs, ttl)
         if batch.camera_last:
-            pipe.hset(k.camera_states(), mapping={camera: f"{ts!r}|{frame}|{_b2s(msg_id)}"
+            pipe.hset(k.camera_states(), mapping={camera: f"{ts!r}|{frame}|{as_str(msg_id)}"
                                                   for camera, (ts, frame, msg_id) in batch.camera_last.items()})
         changed: set[int] = set()
         if flush:  # bring every throttled identity summary up to date
@@ -474,7 +475,7 @@ class Hub:
         for t in ended:
             self._forget_caches(t.key)
         for stream, msg_id, fields, error in batch.dead:
-            dead = {b"_error": error.encode(), b"_stream": stream.encode(), b"_id": msg_id}
+            dead: dict[FieldT, EncodableT] = {b"_error": error.encode(), b"_stream": stream.encode(), b"_id": msg_id}
             dead.update({kk: vv for kk, vv in fields.items() if not kk.startswith(b"_")})
             pipe.xadd(k.dead_letter(), dead, maxlen=h.dead_letter_maxlen, approximate=True)
         for stream, ids in batch.acks.items():
@@ -512,21 +513,16 @@ class Hub:
     def _write_track(self, pipe: Any, t: CameraTrack, box_conf: tuple[np.ndarray, float] | None, wall: float,
                      ttl: int) -> None:
         tk = self.keys.track(t.camera, t.local_id)
-        fields: dict[str, Any] = {
-            "camera": t.camera, "local_id": t.local_id, "first_ts": repr(t.first_ts), "last_ts": repr(t.last_ts),
-            "first_frame": t.first_frame, "last_frame": t.last_frame, "gid": "" if t.gid is None else t.gid,
-            "status": TRACK_PENDING if t.gid is None else TRACK_ASSIGNED,
-            "assigned_ts": "" if t.assigned_ts is None else repr(t.assigned_ts), "n_good": t.n_good,
-            "n_total": t.n_total, "weight": repr(t.weight), "n_good_checked": t.n_good_checked,
-            "ended": int(t.ended),
-        }
-        if box_conf is not None:
-            fields["box"] = format_xyxy(box_conf[0])
-            fields["conf"] = f"{box_conf[1]:.3f}"
         old = self._persisted.get(t.key)
-        if t.feat_sum is not None and (old is None or old[0] != t.n_total):
-            fields["feat"] = np.asarray(t.feat_sum, "<f4").tobytes()
-        pipe.hset(tk, mapping=fields)
+        new_feature = t.feat_sum is not None and (old is None or old[0] != t.n_total)
+        rec = TrackRecord(
+            camera=t.camera, local_id=t.local_id, first_ts=t.first_ts, last_ts=t.last_ts,
+            first_frame=t.first_frame, last_frame=t.last_frame, gid=t.gid, assigned_ts=t.assigned_ts,
+            n_good=t.n_good, n_total=t.n_total, weight=t.weight, n_good_checked=t.n_good_checked, ended=t.ended,
+            box_xyxy=box_conf[0] if box_conf is not None else None,
+            confidence=box_conf[1] if box_conf is not None else None,
+            feat_sum=t.feat_sum if new_feature else None)
+        pipe.hset(tk, mapping=encode_track_record(rec))
         if self._ttl_due(tk, wall):
             pipe.expire(tk, ttl)
 
@@ -572,9 +568,9 @@ class Hub:
                           ttl: int) -> None:
         k, h = self.keys, self.hcfg
         latest: dict[int, CameraTrack] = {}
-        for t in touched.values():
-            if t.gid is not None and (t.gid not in latest or t.last_ts >= latest[t.gid].last_ts):
-                latest[t.gid] = t
+        for track in touched.values():
+            if track.gid is not None and (track.gid not in latest or track.last_ts >= latest[track.gid].last_ts):
+                latest[track.gid] = track
         last_seen: dict[str, float] = {}
         for gid in set(latest) | changed:
             ident = self.engine.identities.get(gid)
@@ -633,7 +629,7 @@ class Hub:
         old_by_camera = {}
         for camera, old, open_now in zip(cameras, res[0::2], res[1::2]):
             keep = set(open_now)  # a track open for longer than retention_s stays
-            old_by_camera[camera] = [_b2s(x) for x in old if x not in keep]
+            old_by_camera[camera] = [as_str(x) for x in old if x not in keep]
         pipe = self.r.pipeline(transaction=False)
         for camera in cameras:
             if old_by_camera[camera]:
@@ -661,7 +657,7 @@ class Hub:
         removed_ids = 0
         if math.isfinite(clock):
             cutoff = f"({clock - h.retention_s}"
-            old_ids = self.r.zrangebyscore(k.identities_by_last_seen(), "-inf", cutoff)
+            old_ids = member_list(self.r.zrangebyscore(k.identities_by_last_seen(), "-inf", cutoff))
             if old_ids:
                 pipe = self.r.pipeline(transaction=True)
                 for gid in old_ids:
@@ -686,8 +682,8 @@ class Hub:
         for gid in [g for g in self._identity_written if g not in self.engine.identities]:
             self._identity_written.pop(gid, None)
         horizon = time.monotonic() - h.key_ttl_s
-        for key in [key for key, v in self._ttl_refreshed.items() if v < horizon]:
-            self._ttl_refreshed.pop(key, None)
+        for redis_key in [rk for rk, v in self._ttl_refreshed.items() if v < horizon]:
+            self._ttl_refreshed.pop(redis_key, None)
         if removed_tracks or removed_ids:
             logger.debug("retention sweep removed %d track(s) and %d identities", removed_tracks, removed_ids)
 
@@ -706,23 +702,10 @@ def _signature(t: CameraTrack) -> tuple[Any, ...]:
 
 
 def _track_from_hash(camera: str, local_id: int, h: dict[bytes, bytes]) -> CameraTrack:
-    def f(name: str, default: float = 0.0) -> float:
-        v = h.get(name.encode())
-        return float(v) if v not in (None, b"") else default
-
-    def i(name: str, default: int = 0) -> int:
-        v = h.get(name.encode())
-        return int(v) if v not in (None, b"") else default
-
-    feat = h.get(b"feat")
-    gid = h.get(b"gid")
-    assigned = h.get(b"assigned_ts")
+    rec = decode_track_record(camera, local_id, h)
     return CameraTrack(
-        camera=camera, local_id=local_id, first_ts=f("first_ts"), last_ts=f("last_ts"),
-        first_frame=i("first_frame"), last_frame=i("last_frame"),
-        feat_sum=np.frombuffer(feat, dtype="<f4").copy() if feat else None,
-        weight=f("weight"), n_good=i("n_good"), n_total=i("n_total"),
-        gid=int(gid) if gid else None,
-        assigned_ts=float(assigned) if assigned else None,
-        n_good_checked=i("n_good_checked"), ended=bool(i("ended")),
+        camera=rec.camera, local_id=rec.local_id, first_ts=rec.first_ts, last_ts=rec.last_ts,
+        first_frame=rec.first_frame, last_frame=rec.last_frame, feat_sum=rec.feat_sum, weight=rec.weight,
+        n_good=rec.n_good, n_total=rec.n_total, gid=rec.gid, assigned_ts=rec.assigned_ts,
+        n_good_checked=rec.n_good_checked, ended=rec.ended,
     )

@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 import redis
 
+from tracker.bus.records import decode_track_record
+from tracker.bus.replies import member_list, scored_members, stream_entries
 from tracker.bus.schema import (
     Keys,
     decode_box_point,
@@ -34,6 +36,7 @@ __all__ = [
     "IdentityDetail",
     "VisibleTrack",
     "list_cameras",
+    "ground_trajectories",
     "list_identities",
     "identity_detail",
     "camera_now",
@@ -98,6 +101,7 @@ class TrajectoryPoint:
     frame_index: int
     xyxy: tuple[float, float, float, float]
     confidence: float
+    ground_xy_m: tuple[float, float] | None = None  # metres on the ground plane (calibrated cameras only)
 
 
 @dataclass(frozen=True)
@@ -122,11 +126,14 @@ def _keys(cfg: Config) -> Keys:
     return Keys(cfg.redis.key_prefix)
 
 
-def _box(v: bytes | None) -> tuple[float, float, float, float] | None:
-    if not v:
+def _xyxy_tuple(b: np.ndarray | None) -> tuple[float, float, float, float] | None:
+    if b is None:
         return None
-    b = parse_xyxy(v)
     return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+
+
+def _box(v: bytes | None) -> tuple[float, float, float, float] | None:
+    return _xyxy_tuple(parse_xyxy(v)) if v else None
 
 
 def list_cameras(r: redis.Redis, cfg: Config) -> list[str]:
@@ -159,7 +166,7 @@ def _summaries(r: redis.Redis, cfg: Config, gids: list[int]) -> list[IdentitySum
 def list_identities(r: redis.Redis, cfg: Config, limit: int | None = None) -> list[IdentitySummary]:
     """Identities, most recently seen first (at most ``limit``)."""
     end = -1 if not limit else limit - 1
-    gids = [int(g) for g in r.zrevrange(_keys(cfg).identities_by_last_seen(), 0, end)]
+    gids = [int(g) for g in member_list(r.zrevrange(_keys(cfg).identities_by_last_seen(), 0, end))]
     return _summaries(r, cfg, gids)
 
 
@@ -175,16 +182,15 @@ def _tracks(r: redis.Redis, cfg: Config, members: list[tuple[str, int]]) -> list
     for (camera, lid), h, live in zip(members, res[0::2], res[1::2]):
         if not h:
             continue
-        gid = h.get(b"gid")
-        last_ts, last_frame = _f(h.get(b"last_ts")), int(h.get(b"last_frame", b"0"))
-        box, conf = _box(h.get(b"box")), _f(h.get(b"conf"), 0.0)
+        rec = decode_track_record(camera, lid, h)
+        last_ts, last_frame = rec.last_ts, rec.last_frame
+        box, conf = _xyxy_tuple(rec.box_xyxy), (rec.confidence if rec.confidence is not None else 0.0)
         if live:
             entry = decode_now_entry(live)
             if entry.last_ts >= last_ts:
                 last_ts, last_frame, conf = entry.last_ts, entry.last_frame, entry.confidence
-                box = tuple(float(v) for v in entry.xyxy)  # type: ignore[assignment]
-        out.append(TrackSummary(camera, lid, int(gid) if gid else None, _f(h.get(b"first_ts")), last_ts,
-                                int(h.get(b"first_frame", b"0")), last_frame, box, conf))
+                box = _xyxy_tuple(entry.xyxy)
+        out.append(TrackSummary(camera, lid, rec.gid, rec.first_ts, last_ts, rec.first_frame, last_frame, box, conf))
     return sorted(out, key=lambda t: (t.first_ts, t.camera, t.local_id))
 
 
@@ -195,11 +201,12 @@ def track_points(r: redis.Redis, cfg: Config, camera: str, local_id: int, start_
     lo = "-inf" if start_ts is None else start_ts
     hi = "+inf" if end_ts is None else end_ts
     out = []
-    for member, score in r.zrangebyscore(_keys(cfg).camera_boxes(camera), lo, hi, withscores=True):
-        lid, frame, xyxy, conf = decode_box_point(member)
-        if lid == local_id:
-            out.append(TrajectoryPoint(float(score), camera, local_id, frame,
-                                       (float(xyxy[0]), float(xyxy[1]), float(xyxy[2]), float(xyxy[3])), conf))
+    for member, score in scored_members(r.zrangebyscore(_keys(cfg).camera_boxes(camera), lo, hi, withscores=True)):
+        point = decode_box_point(member)
+        if point.local_id == local_id:
+            x1, y1, x2, y2 = (float(v) for v in point.xyxy)
+            out.append(TrajectoryPoint(float(score), camera, local_id, point.frame_index, (x1, y1, x2, y2),
+                                       point.confidence, point.ground_xy_m))
     return out
 
 
@@ -245,7 +252,7 @@ def camera_now(r: redis.Redis, cfg: Config, camera: str, window_s: float | None 
         lid = int(lid_raw)
         gid = l2g.get(lid_raw)
         out.append(VisibleTrack(camera, lid, int(gid) if gid else e.gid, e.last_ts, e.last_frame,
-                                tuple(float(v) for v in e.xyxy), e.confidence))  # type: ignore[arg-type]
+                                _xyxy_tuple(e.xyxy), e.confidence))
     return sorted(out, key=lambda v: (v.gid is None, v.gid or 0, v.local_id))
 
 
@@ -254,8 +261,8 @@ def identities_in_window(r: redis.Redis, cfg: Config, start_ts: float, end_ts: f
     if end_ts < start_ts:
         raise ValueError(f"time window end {end_ts} is before its start {start_ts}")
     k = _keys(cfg)
-    by_last = set(int(g) for g in r.zrangebyscore(k.identities_by_last_seen(), start_ts, "+inf"))
-    by_first = set(int(g) for g in r.zrangebyscore(k.identities_by_first_seen(), "-inf", end_ts))
+    by_last = set(int(g) for g in member_list(r.zrangebyscore(k.identities_by_last_seen(), start_ts, "+inf")))
+    by_first = set(int(g) for g in member_list(r.zrangebyscore(k.identities_by_first_seen(), "-inf", end_ts)))
     candidates = sorted(by_last & by_first)
     pipe = r.pipeline(transaction=False)
     for gid in candidates:
@@ -273,6 +280,27 @@ def local_to_global(r: redis.Redis, cfg: Config, camera: str) -> dict[int, int]:
     return {int(k): int(v) for k, v in raw.items()}
 
 
+def ground_trajectories(r: redis.Redis, cfg: Config, start_ts: float | None = None,
+                        end_ts: float | None = None) -> dict[int, np.ndarray]:
+    """Every identity's path on the ground plane: global id -> (N, 2) float64 metres in time order, from the
+    calibrated cameras' stored trajectory points within [start_ts, end_ts] (all when None). Where several cameras
+    see the person at one timestamp their positions are averaged. Identities without ground points are left out."""
+    lo = "-inf" if start_ts is None else start_ts
+    hi = "+inf" if end_ts is None else end_ts
+    by_gid: dict[int, dict[float, list[tuple[float, float]]]] = {}
+    for camera in list_cameras(r, cfg):
+        mapping = local_to_global(r, cfg, camera)
+        for member, score in scored_members(r.zrangebyscore(_keys(cfg).camera_boxes(camera), lo, hi,
+                                                            withscores=True)):
+            point = decode_box_point(member)
+            gid = mapping.get(point.local_id)
+            if point.ground_xy_m is None or gid is None:
+                continue
+            by_gid.setdefault(gid, {}).setdefault(float(score), []).append(point.ground_xy_m)
+    return {gid: np.array([np.mean(per_ts[ts], axis=0) for ts in sorted(per_ts)], np.float64).reshape(-1, 2)
+            for gid, per_ts in sorted(by_gid.items())}
+
+
 def export_mot(r: redis.Redis, cfg: Config, out_dir: str | os.PathLike[str],
                cameras: list[str] | None = None) -> dict[str, Path]:
     """Write ``<out_dir>/<camera>.txt`` (MOTChallenge rows ``frame,gid,left,top,w,h,conf,-1,-1,-1``, sorted by
@@ -287,8 +315,8 @@ def export_mot(r: redis.Redis, cfg: Config, out_dir: str | os.PathLike[str],
         mapping = local_to_global(r, cfg, camera)
         best: dict[tuple[int, int], tuple[float, float, float, float, float]] = {}
         skipped = 0
-        for member in r.zrange(k.camera_boxes(camera), 0, -1):
-            lid, frame, xyxy, conf = decode_box_point(member)
+        for member in member_list(r.zrange(k.camera_boxes(camera), 0, -1)):
+            lid, frame, xyxy, conf, _ = decode_box_point(member)
             gid = mapping.get(lid)
             if gid is None:
                 skipped += 1
@@ -350,5 +378,5 @@ def gallery_image(r: redis.Redis, cfg: Config, gid: int, max_per_camera: int = 8
 
 def recent_events(r: redis.Redis, cfg: Config, count: int = 100) -> list[tuple[str, dict[str, str]]]:
     """The newest ``count`` identity events, oldest first, as (stream id, fields)."""
-    raw = r.xrevrange(_keys(cfg).events(), count=max(1, int(count)))
+    raw = stream_entries(r.xrevrange(_keys(cfg).events(), count=max(1, int(count))))
     return [(_s(msg_id), {_s(k): _s(v) for k, v in fields.items()}) for msg_id, fields in reversed(raw)]

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tracker.config import Config
+
+if TYPE_CHECKING:
+    from tracker.core.protocols import Embedder
+    from tracker.models.clahe import Clahe
+    from tracker.models.detector import UltralyticsDetector
 
 __all__ = ["build_models"]
 
 
-def build_models(cfg: Config) -> tuple[object, object | None, object | None]:
+def build_models(cfg: Config) -> tuple[UltralyticsDetector, Embedder | None, Clahe | None]:
     """(detector, embedder or None, clahe or None) from the config; raise ConfigError for missing weights."""
     from tracker.models.clahe import Clahe
     from tracker.models.detector import UltralyticsDetector

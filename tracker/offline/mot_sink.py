@@ -8,21 +8,41 @@ from collections import defaultdict
 
 import numpy as np
 
+from streams.base import Frame
 from tracker.core.boxes import xyxy_to_tlwh
 from tracker.offline.motio import MotWriter
+from tracker.pipeline.camera import FrameResult
 
 __all__ = ["MotSink"]
 
 
 class MotSink:
-    """Buffers the last ``max_delay_frames`` frames and streams older ones to a :class:`MotWriter`, so memory
-    stays bounded on long replays while backfilled rows still land in frame order."""
+    """One camera's MOT file, written from its finished frames (a :class:`tracker.pipeline.sink.FrameSink`).
 
-    def __init__(self, path: str | os.PathLike[str], max_delay_frames: int) -> None:
+    Buffers the last ``max_delay_frames`` frames and streams older ones to a :class:`MotWriter`, so memory stays
+    bounded on long replays while backfilled rows still land in frame order. The file appears at ``close`` (none
+    after a failed run).
+
+    Args:
+        path: the MOT file. max_delay_frames: how late a row may come (a track's confirmation delay).
+        backfill_tentative: also write the boxes a track had while tentative, once it is confirmed.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], max_delay_frames: int, backfill_tentative: bool = True) -> None:
         self._writer = MotWriter(path)
         self._max_delay = max(0, int(max_delay_frames))
+        self._backfill = backfill_tentative
         self._frames: dict[int, dict[int, tuple[np.ndarray, float]]] = defaultdict(dict)
         self._flushed_up_to = 0
+
+    def on_frame(self, frame: Frame, result: FrameResult) -> None:
+        """The frame's confirmed tracks (and, with backfill, the earlier boxes of tracks confirmed now)."""
+        if self._backfill:
+            for track_id, rec in result.backfill:
+                self.add(rec.frame_index, track_id, rec.xyxy, rec.confidence)
+        for u in result.updates:
+            self.add(u.frame_index, u.local_id, u.xyxy, u.confidence)
+        self.advance(frame.index)
 
     def add(self, frame_index: int, track_id: int, xyxy: np.ndarray, confidence: float) -> None:
         """xyxy: (4,) box. A row older than the flushed horizon is dropped (cannot happen within the delay)."""
@@ -37,14 +57,15 @@ class MotSink:
             self._flush(f)
         self._flushed_up_to = max(self._flushed_up_to, horizon)
 
-    def close(self) -> None:
+    def close(self, *, completed: bool = True) -> None:
+        """Write the buffered frames and move the file into place; ``completed`` False: discard it instead."""
+        if not completed:
+            self._writer.abort()
+            return
         for f in sorted(self._frames):
             self._flush(f)
         self._writer.close()
 
-    def abort(self) -> None:
-        self._writer.abort()
-
     def _flush(self, frame_index: int) -> None:
         for track_id, (xyxy, conf) in sorted(self._frames.pop(frame_index).items()):
-            self._writer.write(frame_index, track_id, xyxy_to_tlwh(xyxy), conf)
+            self._writer.write(frame_index, track_id, xyxy_to_tlwh(xyxy).tolist(), conf)

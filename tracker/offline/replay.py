@@ -1,30 +1,36 @@
 """Replay recorded video through the per-camera pipelines (and the hub), writing MOTChallenge files.
 
-Cameras are stepped in sync by frame index: frame f of every camera is processed before frame f+1 of any, so
-the hub sees tracklets in time order, as it would live.
+Cameras are stepped in sync by frame index: frame f of every camera is processed before frame f+1 of any, and the
+hub is stepped once every camera's frame f is published, so it sees tracklets in time order, as it would live.
+The frames go through one :class:`tracker.pipeline.loop.FrameLoop` (a streaming detector works on frames of every
+camera and the next round at once) to its sinks: MOT files, the hub, stage timings, annotated video.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from streams.base import Frame, FrameSource
 from tracker.config import Config
+from tracker.config.geometry import resolve_calibrations
 from tracker.models.factory import build_models
 from tracker.offline.mot_sink import MotSink
-from tracker.pipeline.camera import (
-    STAGES,
-    CameraPipeline,
-    DetectingFrame,
-    FrameResult,
-    in_order,
-)
+from tracker.pipeline.camera import STAGES, CameraPipeline, FrameResult
+from tracker.pipeline.loop import FrameLoop, timed_frames
+from tracker.pipeline.sink import FrameSink, PerCamera
+from tracker.pipeline.stats_sink import FrameStats
+from tracker.pipeline.video_sink import VideoSink
+
+if TYPE_CHECKING:
+    from tracker.hub.session import HubSession
 
 __all__ = ["CameraSpec", "ReplaySummary", "run_replay", "parse_camera_spec"]
 
@@ -39,6 +45,9 @@ class CameraSpec:
 
 @dataclass
 class ReplaySummary:
+    """What a replay did: frames and local tracks per camera, stage -> ms per frame, wall time, the MOT files
+    written, and the global identities (with the hub)."""
+
     frames: dict[str, int] = field(default_factory=dict)
     tracks: dict[str, int] = field(default_factory=dict)
     stage_ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
@@ -68,27 +77,16 @@ def parse_camera_spec(text: str) -> CameraSpec:
     return CameraSpec(name, source)
 
 
-def _timed_frames(source: FrameSource) -> Iterator[tuple[Frame, float]]:
-    """Yields (frame, decode ms)."""
-    it = iter(source)
-    while True:
-        t0 = time.perf_counter()
-        try:
-            frame = next(it)
-        except StopIteration:
-            return
-        yield frame, (time.perf_counter() - t0) * 1e3
-
-
 def run_replay(cfg: Config, cameras: list[CameraSpec], out_dir: Path, *, use_hub: bool = True,
-               save_video: bool = False, progress: bool = True,
-               on_frame: Callable[[str, Frame, FrameResult], None] | None = None,
-               hub_session: object | None = None) -> ReplaySummary:
+               save_video: bool = False, progress: bool = True, sinks: Sequence[FrameSink] = (),
+               hub_session: HubSession | None = None, save_map: bool = False) -> ReplaySummary:
     """Replays every camera and writes ``out_dir/NAME.txt``.
 
     With ``use_hub`` the ids in ``NAME.txt`` are global (final local->global mapping from the hub) and the
     per-camera ids are kept in ``out_dir/local/NAME.txt``; without it ``NAME.txt`` holds per-camera ids.
-    ``hub_session``: an open :class:`tracker.hub.session.HubSession` (made here from the config when None).
+    ``sinks``: more sinks for every finished frame (closed at the end). ``hub_session``: an open
+    :class:`tracker.hub.session.HubSession` (made here from the config when None). ``save_map`` (with the hub):
+    ``out_dir/map.png``, a top view of every identity's path on the ground and the calibrated cameras' views.
     """
     from streams.factory import open_source
 
@@ -97,160 +95,169 @@ def run_replay(cfg: Config, cameras: list[CameraSpec], out_dir: Path, *, use_hub
         from tracker.config import ConfigError
 
         raise ConfigError(f"--camera names must be unique, got {names}")
+    calibrations = resolve_calibrations(cfg, names)  # fail fast on a bad calibration, before any work
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sources = {c.name: open_source(c.source, c.name, cfg.source) for c in cameras}  # fail fast on bad input
+    hub = None
     try:
-        detector, embedder, clahe = build_models(cfg)
-        hub = None
+        models = build_models(cfg)
         if use_hub:
             from tracker.hub.session import HubSession
 
             hub = hub_session or HubSession.open(cfg, names)
-        return _replay_loop(cfg, sources, out_dir, detector, embedder, clahe, hub, save_video, progress,
-                            on_frame, owns_hub=hub_session is None)
+        fps = {name: src.fps or cfg.source.default_fps for name, src in sources.items()}
+        pipelines = {name: CameraPipeline(cfg, name, fps[name], *models, calibration=calibrations.get(name))
+                     for name in sources}
+        extra: list[FrameSink] = [*([_Progress(_total_frames(sources))] if progress else []), *sinks]
+        summary = _replay(sources, pipelines, _sinks(cfg, out_dir, fps, hub, save_video, extra))
+        _finish_outputs(cfg, out_dir, names, hub, summary)
+        if save_map and hub is not None:
+            _save_map(cfg, out_dir / "map.png", hub, pipelines)
+        return summary
     finally:
+        if hub is not None and hub_session is None:
+            hub.close()
         for s in sources.values():
             s.close()
 
 
-def _rounds(active: dict[str, Iterator[tuple[Frame, float]]]) -> Iterator[tuple[str, Frame, float, bool]]:
+def _total_frames(sources: Mapping[str, FrameSource]) -> int | None:
+    """Frames in all the files (None: unknown)."""
+    return sum(int(getattr(s, "frame_count", 0) or 0) for s in sources.values()) or None
+
+
+def _rounds(active: dict[str, Iterator[tuple[Frame, float]]]) -> Iterator[tuple[Frame, float, bool]]:
     """Frames in replay order: one of every camera whose source has not ended, camera by camera, round after
-    round; (camera, frame, decode ms, last of its round)."""
+    round; (frame, decode ms, last of its round)."""
     while active:
-        batch: list[tuple[str, Frame, float]] = []
+        batch: list[tuple[Frame, float]] = []
         for name in list(active):
             try:
-                frame, decode_ms = next(active[name])
+                batch.append(next(active[name]))
             except StopIteration:
                 del active[name]
-                continue
-            batch.append((name, frame, decode_ms))
-        for i, (name, frame, decode_ms) in enumerate(batch):
-            yield name, frame, decode_ms, i == len(batch) - 1
+        for i, (frame, decode_ms) in enumerate(batch):
+            yield frame, decode_ms, i == len(batch) - 1
 
 
-def _processed(pipelines: dict[str, CameraPipeline], frames: Iterator[tuple[str, Frame, float, bool]],
-               in_flight: int) -> Iterator[tuple[str, Frame, float, bool, FrameResult]]:
-    """Each frame through its camera's pipeline, in order; up to ``in_flight`` frames (of any camera) are on the
-    shared detector at once, so a streaming detector keeps its streams busy. Results equal one-by-one processing:
-    detection does not depend on tracking, and each camera is tracked in frame order."""
+class _HubSink:
+    """Publishes every frame to the hub session and steps the hub after the last frame of each round (marked with
+    ``step_after`` when submitted)."""
 
-    def start(item: tuple[str, Frame, float, bool]) -> DetectingFrame:
-        return pipelines[item[0]].start_detect(item[1])
+    def __init__(self, hub: HubSession) -> None:
+        self.hub = hub
+        self._round_ends: deque[Frame] = deque()
 
-    def finish(item: tuple[str, Frame, float, bool],
-               detecting: DetectingFrame) -> tuple[str, Frame, float, bool, FrameResult]:
-        pipe = pipelines[item[0]]
-        return (*item, pipe.track(pipe.finish_detect(detecting)))
+    def step_after(self, frame: Frame) -> None:
+        self._round_ends.append(frame)
 
-    return in_order(frames, start, finish, in_flight)
+    def on_frame(self, frame: Frame, result: FrameResult) -> None:
+        self.hub.publish(frame.camera_id, result.updates, frame.image, frame.index, frame.timestamp_s)
+        if self._round_ends and self._round_ends[0] is frame:
+            self._round_ends.popleft()
+            self.hub.step()
+
+    def close(self, *, completed: bool = True) -> None:
+        """The session stays open: the replay drains it and reads the global ids."""
 
 
-def _replay_loop(cfg: Config, sources: dict[str, FrameSource], out_dir: Path, detector: object,
-                 embedder: object | None, clahe: object | None, hub: object | None, save_video: bool,
-                 progress: bool, on_frame: Callable[[str, Frame, FrameResult], None] | None,
-                 owns_hub: bool) -> ReplaySummary:
-    summary = ReplaySummary()
-    local_dir = out_dir / "local" if hub is not None else out_dir
-    pipelines: dict[str, CameraPipeline] = {}
-    sinks: dict[str, MotSink] = {}
-    videos: dict[str, object] = {}
-    iters = {name: _timed_frames(src) for name, src in sources.items()}
-    delay = cfg.tracker.n_init_frames + 1
-    for name, src in sources.items():
-        fps = src.fps or cfg.source.default_fps
-        pipelines[name] = CameraPipeline(cfg, name, fps, detector, embedder, clahe)  # type: ignore[arg-type]
-        sinks[name] = MotSink(local_dir / f"{name}.txt", delay)
-        summary.frames[name] = 0
-    total = sum(int(getattr(s, "frame_count", 0) or 0) for s in sources.values()) or None
-    bar = None
-    if progress:
+class _Progress:
+    """A progress bar of the frames done."""
+
+    def __init__(self, total_frames: int | None) -> None:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, unit="frame", desc="replay", dynamic_ncols=True)
-    track_ids: dict[str, set[int]] = {n: set() for n in sources}
-    # frames on a streaming detector at once, across cameras and rounds (same results as one by one)
-    in_flight = max(1, int(getattr(detector, "max_in_flight", 1)))
+        self._bar = tqdm(total=total_frames, unit="frame", desc="replay", dynamic_ncols=True)
+
+    def on_frame(self, frame: Frame, result: FrameResult) -> None:
+        self._bar.update(1)
+
+    def close(self, *, completed: bool = True) -> None:
+        self._bar.close()
+
+
+@dataclass
+class _Sinks:
+    """The replay's own sinks (stats and hub are read after the loop) and all sinks, in the order they run."""
+
+    stats: FrameStats
+    hub: _HubSink | None
+    sinks: list[FrameSink]
+
+
+def _sinks(cfg: Config, out_dir: Path, fps: Mapping[str, float], hub: HubSession | None, save_video: bool,
+           extra: Sequence[FrameSink]) -> _Sinks:
+    """Stage timings, MOT files (``local/`` with a hub), annotated video, ``extra``, and the hub last (it steps
+    after a round's last frame has been through every other sink)."""
+    local_dir = out_dir / "local" if hub is not None else out_dir
+    delay = cfg.tracker.n_init_frames + 1  # a tentative track's boxes come when it is confirmed
+    stats = FrameStats()
+    sinks: list[FrameSink] = [stats, PerCamera({
+        name: MotSink(local_dir / f"{name}.txt", delay, cfg.output.backfill_tentative) for name in fps})]
+    if save_video:
+        sinks.append(PerCamera({name: VideoSink(out_dir / f"{name}.mp4", rate, _global_ids(hub, name))
+                                for name, rate in fps.items()}))
+    sinks += extra
+    hub_sink = _HubSink(hub) if hub is not None else None
+    if hub_sink is not None:
+        sinks.append(hub_sink)
+    return _Sinks(stats, hub_sink, sinks)
+
+
+def _global_ids(hub: HubSession | None, camera: str) -> Callable[[], Mapping[int, int]] | None:
+    return None if hub is None else lambda: hub.local_to_global(camera)
+
+
+def _replay(sources: dict[str, FrameSource], pipelines: dict[str, CameraPipeline], sinks: _Sinks) -> ReplaySummary:
+    """Every camera's frames, round by round, through one frame loop (frame by frame: no Re-ID overlap)."""
     t_start = time.perf_counter()
-    ok = False
-    try:
-        for name, frame, decode_ms, end_of_round, result in _processed(pipelines, _rounds(dict(iters)), in_flight):
-            summary.stage_ms["decode"].append(decode_ms)
-            for stage, ms in result.timings_ms.items():
-                summary.stage_ms.setdefault(stage, []).append(ms)
-            sink = sinks[name]
-            if cfg.output.backfill_tentative:
-                for tid, rec in result.backfill:
-                    sink.add(rec.frame_index, tid, rec.xyxy, rec.confidence)
-            for u in result.updates:
-                sink.add(u.frame_index, u.local_id, u.xyxy, u.confidence)
-                track_ids[name].add(u.local_id)
-            sink.advance(frame.index)
-            summary.frames[name] += 1
-            if hub is not None:
-                hub.publish(name, result.updates, frame.image, frame.index,  # type: ignore[attr-defined]
-                            frame.timestamp_s)
-            if save_video:
-                _draw(videos, out_dir, name, frame, result, hub, pipelines[name].tracker.fps)
-            if on_frame is not None:
-                on_frame(name, frame, result)
-            if bar is not None:
-                bar.update(1)
-            if hub is not None and end_of_round:
-                hub.step()  # type: ignore[attr-defined]
-        ok = True
-    finally:
-        if bar is not None:
-            bar.close()
-        for sink in sinks.values():
-            sink.close() if ok else sink.abort()
-        for writer in videos.values():
-            writer.release()  # type: ignore[attr-defined]
-    summary.wall_s = time.perf_counter() - t_start
-    summary.tracks = {n: len(ids) for n, ids in track_ids.items()}
+    with FrameLoop(pipelines, sinks.sinks, overlap_reid=False) as loop:
+        for frame, decode_ms, end_of_round in _rounds({n: timed_frames(s) for n, s in sources.items()}):
+            if end_of_round and sinks.hub is not None:
+                sinks.hub.step_after(frame)
+            loop.submit(frame, decode_ms)
+        loop.flush()
+    stats = sinks.stats
+    return ReplaySummary(frames={n: stats.frames[n] for n in sources},
+                         tracks={n: len(stats.local_ids[n]) for n in sources}, stage_ms=stats.stage_ms,
+                         wall_s=time.perf_counter() - t_start)
+
+
+def _save_map(cfg: Config, path: Path, hub: HubSession, pipelines: Mapping[str, CameraPipeline]) -> None:
+    """The replay's ground map: every identity's path (from the hub's stored trajectories) and each calibrated
+    camera's field of view."""
+    import cv2
+
+    from tracker.hub.queries import ground_trajectories
+    from tracker.offline.ground_map import render_ground_map
+
+    views = {name: view for name, p in pipelines.items() if (view := p.ground_view) is not None}
+    if not views:
+        log.warning("--save-map: no camera is calibrated (pass --calibration FILE); no map written")
+        return
+    paths = ground_trajectories(hub.handle.client, cfg)
+    cv2.imwrite(str(path), render_ground_map(paths, views))
+    log.info("ground map of %d identities and %d cameras -> %s", len(paths), len(views), path)
+
+
+def _finish_outputs(cfg: Config, out_dir: Path, names: list[str], hub: HubSession | None,
+                    summary: ReplaySummary) -> None:
+    """With a hub: ``NAME.txt`` from ``local/NAME.txt`` with global ids. Then gap interpolation, if on."""
     if hub is not None:
-        hub.drain()  # type: ignore[attr-defined]
+        hub.drain()
         from tracker.offline.postprocess import UNMAPPED_ID_BASE, relabel_mot_file
 
         gids: set[int] = set()
-        for name in sources:
-            mapping = hub.local_to_global(name)  # type: ignore[attr-defined]
-            relabel_mot_file(local_dir / f"{name}.txt", out_dir / f"{name}.txt", mapping,
-                             UNMAPPED_ID_BASE * (1 + sorted(sources).index(name)))
+        for name in names:
+            mapping = hub.local_to_global(name)
+            relabel_mot_file(out_dir / "local" / f"{name}.txt", out_dir / f"{name}.txt", mapping,
+                             UNMAPPED_ID_BASE * (1 + sorted(names).index(name)))
             gids.update(mapping.values())
         summary.global_ids = len(gids)
-        if owns_hub:
-            hub.close()  # type: ignore[attr-defined]
     if cfg.output.interpolate_max_gap_frames > 0:
         from tracker.offline.postprocess import interpolate_mot_file
 
-        for name in sources:
+        for name in names:
             interpolate_mot_file(out_dir / f"{name}.txt", cfg.output.interpolate_max_gap_frames)
-    summary.outputs = {n: out_dir / f"{n}.txt" for n in sources}
-    return summary
-
-
-_COLOURS = np.random.default_rng(7).integers(64, 256, size=(64, 3))
-
-
-def _draw(videos: dict[str, object], out_dir: Path, name: str, frame: Frame, result: FrameResult,
-          hub: object | None, fps: float) -> None:
-    import cv2
-
-    img = frame.image.copy()
-    mapping = hub.local_to_global(name) if hub is not None else {}  # type: ignore[attr-defined]
-    for u in result.updates:
-        gid = mapping.get(u.local_id)
-        label = f"G{gid}" if gid is not None else f"L{u.local_id}"
-        colour = tuple(int(c) for c in _COLOURS[(gid or u.local_id) % len(_COLOURS)])
-        x1, y1, x2, y2 = (int(round(v)) for v in u.xyxy)
-        cv2.rectangle(img, (x1, y1), (x2, y2), colour, 2)
-        cv2.putText(img, label, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
-    cv2.putText(img, f"{name} #{frame.index}", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
-    writer = videos.get(name)
-    if writer is None:
-        h, w = img.shape[:2]
-        writer = cv2.VideoWriter(str(out_dir / f"{name}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-        videos[name] = writer
-    writer.write(img)  # type: ignore[attr-defined]
+    summary.outputs = {n: out_dir / f"{n}.txt" for n in names}

@@ -1,10 +1,11 @@
 """One camera's per-frame pipeline: CLAHE -> detect -> Re-ID -> track. Models come in through protocols.
 
-Two stages per frame: ``detect`` (CLAHE check, detector) and ``track`` (Kalman prediction, Re-ID on demand,
-association). ``process`` runs both; ``submit`` overlaps them across frames. A ``StreamingDetector`` with several
-inference streams detects up to ``max_in_flight`` frames at once. With ``pipeline.overlap``, Re-ID of frame t runs
-in a worker thread while the detector runs frame t+1, then the calling thread associates frame t, so results come
-out a frame or two later. Association stays on the calling thread, in frame order.
+Two stages per frame: ``detect`` (CLAHE check, detector; ``start_detect``/``finish_detect`` for a
+``StreamingDetector`` that detects up to ``max_in_flight`` frames at once) and ``track`` (Kalman prediction, Re-ID
+on demand, association). ``process`` runs both. ``advance`` takes a detected frame into the tracking stage; with
+``pipeline.overlap`` its Re-ID runs in a worker thread (while the caller detects the next frame) and the frame is
+associated and returned at the next ``advance`` or ``finish_pending``. Association stays on the calling thread, in
+frame order. :class:`tracker.pipeline.loop.FrameLoop` schedules frames of one or more cameras through these stages.
 """
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
 from streams.base import Frame
 from tracker.config import Config
+from tracker.config.calibration import CameraCalibration
+from tracker.config.geometry import ground_params
 from tracker.config.mapping import kalman_params, tracker_params
 from tracker.core.detections import Detections
-from tracker.core.multi_tracker import MultiObjectTracker
+from tracker.core.ground import GroundEstimate, GroundEstimator
+from tracker.core.multi_tracker import MultiObjectTracker, TrackOutput
 from tracker.core.protocols import (
     Detector,
     Embedder,
@@ -31,7 +36,7 @@ from tracker.core.protocols import (
 )
 from tracker.core.track import BoxRecord
 from tracker.core.tracklet import TrackletUpdate
-from tracker.models.clahe import mean_luma, should_equalise_detector_input
+from tracker.models.clahe import Clahe, mean_luma, should_equalise_detector_input
 
 __all__ = ["CameraPipeline", "DetectedFrame", "DetectingFrame", "FrameResult", "STAGES", "in_order",
            "reid_refresh_frames"]
@@ -92,17 +97,20 @@ class DetectedFrame:
 
 
 class CameraPipeline:
-    """Stateful per-camera processing. Not thread-safe; one per camera (``submit`` runs the tracking stage in its
-    own worker thread, one frame at a time, in order).
+    """Stateful per-camera processing. Not thread-safe; one per camera (``advance`` runs Re-ID in its own worker
+    thread, one frame at a time, in order).
 
     Args:
         cfg: full config. camera_id: camera name. fps: the camera's frame rate.
         detector: a Detector. embedder: an Embedder, or None to track on motion only.
-        clahe: a ``tracker.models.clahe.Clahe`` or None (CLAHE off).
+        clahe: CLAHE for dark frames, or None (CLAHE off).
+        calibration: the camera's ground-plane calibration, or None: tracks then get no ground position. Checked
+            against the first frame's size (a ConfigError if it does not fit).
     """
 
     def __init__(self, cfg: Config, camera_id: str, fps: float, detector: Detector,
-                 embedder: Embedder | None = None, clahe: object | None = None) -> None:
+                 embedder: Embedder | None = None, clahe: Clahe | None = None,
+                 calibration: CameraCalibration | None = None) -> None:
         self.cfg = cfg
         self.camera_id = camera_id
         self.detector = detector
@@ -110,69 +118,44 @@ class CameraPipeline:
         self.clahe = clahe if cfg.clahe.enabled else None
         self.tracker = MultiObjectTracker(tracker_params(cfg.tracker), kalman_params(cfg.kalman), fps=fps)
         self.reid_refresh_frames = reid_refresh_frames(cfg.reid.refresh_s, fps)
+        self.calibration = calibration
+        self._ground: GroundEstimator | None = None
         self._dark: bool | None = None
         self._frames_since_luma_check = 0
         self._overlap = cfg.pipeline.overlap
         self._executor: ThreadPoolExecutor | None = None
         self._pending: _Tracking | None = None
-        streaming = isinstance(detector, StreamingDetector)
-        self._max_in_flight = max(1, int(detector.max_in_flight)) if streaming else 1
-        self._detecting: deque[DetectingFrame] = deque()  # frames started on the detector, oldest first
+        #: frames this pipeline's detector works on at once (1: ``start_detect`` detects at once)
+        self.max_in_flight = (max(1, int(detector.max_in_flight)) if isinstance(detector, StreamingDetector)
+                              else 1)
 
     def process(self, frame: Frame) -> FrameResult:
         """Both stages of one frame, on the calling thread."""
         return self.track(self.detect(frame))
 
-    def submit(self, frame: Frame) -> list[tuple[Frame, FrameResult]]:
-        """Process ``frame``; returns the frames finished by now with their results, in order.
-
-        With a one-stream detector and no ``pipeline.overlap`` that is this frame. A ``StreamingDetector`` keeps up
-        to its ``max_in_flight`` frames detecting; the oldest is taken when that many are started. With
-        ``pipeline.overlap`` a detected frame's Re-ID runs in a worker thread while the next frame is detected; the
-        frame is associated (here) and returned at the next detected frame. Call ``flush`` for the last frame (and
-        when no frame will come for a while).
-        """
-        self._detecting.append(self.start_detect(frame))
-        done: list[tuple[Frame, FrameResult]] = []
-        while len(self._detecting) >= self._max_in_flight:
-            done += self._advance(self.finish_detect(self._detecting.popleft()))
-        return done
-
-    def flush(self) -> list[tuple[Frame, FrameResult]]:
-        """Finish every frame in flight (being detected, or waiting for its Re-ID); returns them with their results,
-        in order."""
-        done: list[tuple[Frame, FrameResult]] = []
-        while self._detecting:
-            done += self._advance(self.finish_detect(self._detecting.popleft()))
-        return done + self._finish_pending()
-
-    def has_frames_in_flight(self) -> bool:
-        """Frames submitted but not yet returned (detecting, or waiting for their Re-ID)."""
-        return bool(self._detecting) or self._pending is not None
-
-    def _advance(self, detected: DetectedFrame) -> list[tuple[Frame, FrameResult]]:
-        """Take a detected frame into the tracking stage; returns the frames that finished it."""
+    def advance(self, detected: DetectedFrame) -> list[tuple[Frame, FrameResult]]:
+        """Take a detected frame (this camera's next, in order) into the tracking stage; returns the frames that
+        finished it: this one, or with ``pipeline.overlap`` (and Re-ID on) the frame before it, if any, while this
+        one's Re-ID runs in a worker thread (``finish_pending`` finishes it)."""
         if not self._overlap or self.embedder is None:
             return [(detected.frame, self.track(detected))]
-        done = self._finish_pending()
+        done = self.finish_pending()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"reid-{self.camera_id}")
         self._pending = self._start_tracking(detected, self._executor)
         return done
 
-    def _finish_pending(self) -> list[tuple[Frame, FrameResult]]:
+    def has_pending(self) -> bool:
+        """A frame is waiting in the tracking stage for its Re-ID (``finish_pending`` finishes it)."""
+        return self._pending is not None
+
+    def finish_pending(self) -> list[tuple[Frame, FrameResult]]:
+        """Associate the frame waiting for its Re-ID, if any; returns it with its result ([] if none)."""
         pending, self._pending = self._pending, None
         return [] if pending is None else [(pending.detected.frame, self._finish_tracking(pending))]
 
     def close(self) -> None:
-        """Drop the frames in flight (waiting for their detections or Re-ID) and stop the Re-ID thread."""
-        while self._detecting:
-            dropped = self._detecting.popleft().pending
-            try:
-                if dropped is not None:
-                    dropped.result()
-            except Exception as exc:  # noqa: BLE001 - closing: the frame is dropped anyway
-                log.debug("camera %s: detection of a dropped frame failed: %s", self.camera_id, exc)
+        """Drop the frame waiting for its Re-ID, if any, and stop the Re-ID thread."""
         pending, self._pending = self._pending, None
         if pending is not None and isinstance(pending.features, Future):
             try:
@@ -192,11 +175,11 @@ class CameraPipeline:
         t2 = time.perf_counter()
         return DetectedFrame(frame, reid_input, dets, {"clahe": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3})
 
-    def start_detect(self, frame: Frame) -> "DetectingFrame":
+    def start_detect(self, frame: Frame) -> DetectingFrame:
         """Stage 1 begun: CLAHE check, and the frame handed to the detector (detected here with one stream). Pass
-        the result to ``finish_detect``, then ``track``; with a ``StreamingDetector`` shared by several pipelines,
-        keep at most its ``max_in_flight`` frames started in all."""
-        if self._max_in_flight <= 1:
+        the result to ``finish_detect``, then ``track`` or ``advance``; with a ``StreamingDetector`` shared by
+        several pipelines, keep at most its ``max_in_flight`` frames started in all."""
+        if self.max_in_flight <= 1:
             return DetectingFrame(self.detect(frame), None, 0.0)
         t0 = time.perf_counter()
         det_input, reid_input = self._equalise(frame.image)
@@ -206,7 +189,7 @@ class CameraPipeline:
         return DetectingFrame(started, self.detector.start(det_input), t1)
 
     @staticmethod
-    def finish_detect(detecting: "DetectingFrame") -> DetectedFrame:
+    def finish_detect(detecting: DetectingFrame) -> DetectedFrame:
         """Stage 1 done: the frame's detections; "detect" is the time from start to result (other frames are on the
         detector meanwhile)."""
         if detecting.pending is None:
@@ -221,7 +204,7 @@ class CameraPipeline:
         return self._finish_tracking(self._start_tracking(detected, None))
 
     # ------------------------------------------------------------------------------------------------------
-    def _start_tracking(self, detected: DetectedFrame, executor: ThreadPoolExecutor | None) -> "_Tracking":
+    def _start_tracking(self, detected: DetectedFrame, executor: ThreadPoolExecutor | None) -> _Tracking:
         """Predict, choose the detections to embed and embed them (in ``executor`` when given)."""
         t0 = time.perf_counter()
         self.tracker.predict()
@@ -242,7 +225,7 @@ class CameraPipeline:
         return _Tracking(detected, rows, features, predict_ms=(t1 - t0) * 1e3, choose_ms=(t2 - t1) * 1e3,
                          unambiguous=trusted)
 
-    def _finish_tracking(self, tracking: "_Tracking") -> FrameResult:
+    def _finish_tracking(self, tracking: _Tracking) -> FrameResult:
         """Wait for the features, associate, and build the frame's result."""
         detected, frame = tracking.detected, tracking.detected.frame
         dets = detected.detections
@@ -259,14 +242,39 @@ class CameraPipeline:
         t1 = time.perf_counter()
         timings = dict(detected.timings_ms)
         timings.update(reid=tracking.choose_ms + embed_ms, associate=tracking.predict_ms + (t1 - t0) * 1e3)
+        ground = self._ground_positions(frame, step.outputs)
         updates = [
             TrackletUpdate(
                 camera_id=self.camera_id, local_id=o.track_id, frame_index=frame.index,
                 timestamp_s=frame.timestamp_s, xyxy=o.xyxy, confidence=o.confidence, embedding=o.embedding,
-                embedding_quality=(o.confidence * (1.0 - o.overlap_iou)) if o.embedding is not None else 0.0)
-            for o in step.outputs
+                embedding_quality=(o.confidence * (1.0 - o.overlap_iou)) if o.embedding is not None else 0.0,
+                ground_xy_m=ground.xy_m[i] if ground is not None and ground.valid[i] else None,
+                ground_cov_m2=ground.cov_m2[i] if ground is not None and ground.valid[i] else None)
+            for i, o in enumerate(step.outputs)
         ]
         return FrameResult(frame.index, frame.timestamp_s, updates, step.backfill, len(dets), timings)
+
+    @property
+    def ground_view(self) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """(oriented image->ground homography (3, 3), image (width, height)) once a calibrated camera has seen its
+        first frame; None before that or without calibration."""
+        if self._ground is None:
+            return None
+        height, width = self._ground.image_hw
+        return self._ground.h, (width, height)
+
+    def _ground_positions(self, frame: Frame, outputs: list[TrackOutput]) -> GroundEstimate | None:
+        """Ground positions of this frame's confirmed tracks (None for an uncalibrated camera). The first frame
+        fixes the image size the calibration is checked against."""
+        if self.calibration is None:
+            return None
+        if self._ground is None:
+            height, width = frame.image.shape[:2]
+            fitted = self.calibration.for_image((width, height), f"camera {self.camera_id}'s calibration")
+            self._ground = GroundEstimator(fitted.image_to_ground, (height, width), ground_params(self.cfg.geometry))
+        ids = np.array([o.track_id for o in outputs], np.int64)
+        xyxy = np.array([o.xyxy for o in outputs], np.float64).reshape(-1, 4)
+        return self._ground.update(ids, xyxy, frame.timestamp_s)
 
     def _timed_embed(self, image: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, float]:
         """(features (N, D), ms) for boxes xyxy (N, 4)."""

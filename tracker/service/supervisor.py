@@ -1,7 +1,7 @@
 """``mctrack run``: one process per camera plus the hub process, restarted when they die or hang.
 
 * Children are ``multiprocessing`` processes (spawn), each with its own stop event. A camera worker runs
-  :func:`tracker.service.worker.run_worker`, the hub :func:`tracker.hub.runner.run_hub_process`.
+  :func:`tracker.service.worker.run_worker`, the hub :func:`tracker.hub.runner.run_hub` (as ``mctrack hub`` does).
 * Dead child (any exit but a clean one) -> restarted after an exponential backoff
   (``supervisor.restart_initial_backoff_s`` doubling to ``restart_max_backoff_s``; the backoff resets once a
   child stayed up ``healthy_after_s``), at most ``max_restarts`` times per ``restart_window_s``; beyond that it
@@ -41,13 +41,13 @@ from tracker.bus.heartbeat import (
     decode_record,
 )
 from tracker.config import Config, ConfigError, with_detector_threads_for
+from tracker.telemetry.exit_codes import EXIT_ERROR, EXIT_FATAL
 from tracker.telemetry.metrics import MetricsServer, ProcessMetrics, Readiness
 
 __all__ = ["Supervisor", "ChildSpec", "child_specs", "metrics_port_for"]
 
 logger = logging.getLogger(__name__)
 
-EXIT_FATAL = 2
 _SIGTERM_EXIT = 128 + signal.SIGTERM
 _REDIS_RETRY_S = 2.0  # how often the supervisor retries an unreachable Redis (it only reads heartbeats)
 
@@ -110,9 +110,11 @@ def _child_main(spec: ChildSpec, cfg: Config, redis_url: str | None, log_level: 
     setup_logging(log_level)
     set_camera_id(spec.name)
     if spec.kind == KIND_HUB:
-        from tracker.hub.runner import run_hub_process
+        from tracker.hub.runner import HubOutcome, HubRunOptions, run_hub
 
-        code = run_hub_process(cfg, redis_url=redis_url, stop=stop, metrics_port=spec.metrics_port)
+        result = run_hub(cfg, HubRunOptions(redis_url=redis_url, metrics_port=spec.metrics_port), stop)
+        # another hub holding the lock may go away: exit 1 (restarted with backoff), not 2 (a user error)
+        code = EXIT_ERROR if result.outcome is HubOutcome.LOCK_HELD else result.exit_code
     else:
         from tracker.service.worker import run_worker
 
@@ -130,7 +132,7 @@ class _Child:
     started_mono: float = 0.0
     next_start_mono: float = 0.0
     attempt: int = 0
-    restarts: collections.deque = field(default_factory=collections.deque)  # type: ignore[type-arg]
+    restarts: collections.deque[float] = field(default_factory=collections.deque)  # start times (monotonic s)
     total_restarts: int = 0
     last_exit: int | None = None
     last_reason: str = ""

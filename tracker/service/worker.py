@@ -20,8 +20,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from streams.base import Frame, SourceError
 from streams.redact import redact
@@ -34,6 +35,10 @@ from tracker.bus.heartbeat import (
 from tracker.bus.outbox import Outbox
 from tracker.bus.write_behind import WriteBehindClient, make_outbox
 from tracker.config import Config, ConfigError
+from tracker.config.geometry import resolve_calibrations
+from tracker.pipeline.camera import CameraPipeline, FrameResult
+from tracker.pipeline.loop import FrameLoop
+from tracker.pipeline.publish_sink import FramePublisher, PublishSink
 from tracker.telemetry.exit_codes import EXIT_ERROR, EXIT_FATAL, EXIT_OK
 from tracker.telemetry.logs import set_camera_id
 from tracker.telemetry.metrics import (
@@ -130,7 +135,7 @@ class _StartupBeats:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="startup-heartbeat", daemon=True)
 
-    def __enter__(self) -> "_StartupBeats":
+    def __enter__(self) -> _StartupBeats:
         self._thread.start()
         return self
 
@@ -189,7 +194,6 @@ def run_worker(cfg: Config, camera: str, source_spec: str, *, redis_url: str | N
     from streams.factory import open_source
     from tracker.bus.publisher import TrackletPublisher
     from tracker.bus.schema import Keys
-    from tracker.pipeline.camera import CameraPipeline
 
     stop = stop or threading.Event()
     if not _CAMERA_ID.fullmatch(camera or ""):
@@ -220,7 +224,7 @@ def run_worker(cfg: Config, camera: str, source_spec: str, *, redis_url: str | N
                 if models is None:
                     from tracker.models.factory import build_models
 
-                    models = build_models(cfg)  # type: ignore[assignment]
+                    models = build_models(cfg)
             except (ConfigError, SourceError, FileNotFoundError) as exc:
                 reason = redact(str(exc))
                 code = EXIT_FATAL
@@ -232,7 +236,9 @@ def run_worker(cfg: Config, camera: str, source_spec: str, *, redis_url: str | N
         assert source is not None and models is not None
         detector, embedder, clahe = models
         src_fps = fps or getattr(source, "fps", 0.0) or cfg.source.default_fps
-        pipeline = CameraPipeline(cfg, camera, src_fps, detector, embedder, clahe)
+        known = [c.name for c in cfg.cameras] + ([] if any(c.name == camera for c in cfg.cameras) else [camera])
+        calibration = resolve_calibrations(cfg, known).get(camera)
+        pipeline = CameraPipeline(cfg, camera, src_fps, detector, embedder, clahe, calibration=calibration)
         beat.writer = WriteBehindClient(outbox)
         publisher = TrackletPublisher(beat.writer, cfg, camera)  # type: ignore[arg-type]
         logger.info("camera %s: processing %s at %.1f fps", camera, display, src_fps)
@@ -250,40 +256,43 @@ def run_worker(cfg: Config, camera: str, source_spec: str, *, redis_url: str | N
         return _finish(cfg, outbox, handles, server, EXIT_ERROR, frames_processed, reason, source=source)
 
 
-def _loop(cfg: Config, camera: str, source: Any, pipeline: Any, publisher: Any, outbox: Outbox, beat: _Beat,
-          metrics: ProcessMetrics, readiness: Readiness, stop: threading.Event) -> int:
-    processed = 0
-    active = 0
+class _WorkerMetrics:
+    """A frame sink: each frame's stage latencies (s) and counts to Prometheus; the active tracks of the last frame
+    for the heartbeat."""
+
+    def __init__(self, camera: str, metrics: ProcessMetrics) -> None:
+        self.camera = camera
+        self.metrics = metrics
+        self.active_tracks = 0
+
+    def on_frame(self, frame: Frame, result: FrameResult) -> None:
+        camera, metrics = self.camera, self.metrics
+        for name, ms in result.timings_ms.items():
+            metrics.stage_latency.labels(camera=camera, stage=name).observe(ms / 1000.0)
+        self.active_tracks = len(result.updates)
+        metrics.frames_processed.labels(camera=camera).inc()
+        metrics.active_tracks.labels(camera=camera).set(self.active_tracks)
+
+    def close(self, *, completed: bool = True) -> None:
+        """Nothing to release."""
+
+
+def _loop(cfg: Config, camera: str, source: Any, pipeline: CameraPipeline, publisher: FramePublisher,
+          outbox: Outbox, beat: _Beat, metrics: ProcessMetrics, readiness: Readiness, stop: threading.Event) -> int:
+    """Frames from ``source`` until ``stop`` (or its end) through the pipeline to the publisher; returns the frames
+    processed. The frames in flight are finished when the camera has nothing ready, and at the end."""
     poll_s = min(_MAX_POLL_S, cfg.worker.heartbeat_interval_s)
-    stage = metrics.stage_latency
-
-    def emit(done: list[tuple[Frame, Any]]) -> None:
-        nonlocal processed, active
-        for frame, result in done:
-            t0 = time.perf_counter()
-            publisher.publish(result.updates, frame.image, frame_index=frame.index, timestamp_s=frame.timestamp_s)
-            publish_s = time.perf_counter() - t0
-            processed += 1
-            active = len(result.updates)
-            for name, ms in result.timings_ms.items():
-                stage.labels(camera=camera, stage=name).observe(ms / 1000.0)
-            stage.labels(camera=camera, stage="publish").observe(publish_s)
-            metrics.frames_processed.labels(camera=camera).inc()
-            metrics.active_tracks.labels(camera=camera).set(active)
-
-    try:
-        for frame, got_s, idle in _frames(source, stop, poll_s, pipeline.has_frames_in_flight):
+    counts = _WorkerMetrics(camera, metrics)
+    with FrameLoop({camera: pipeline}, [PublishSink(publisher), counts]) as loop:
+        for frame, got_s, idle in _frames(source, stop, poll_s, loop.has_frames_in_flight):
             if frame is not None:
-                stage.labels(camera=camera, stage="decode").observe(got_s)
-                emit(pipeline.submit(frame))  # frames submitted earlier, finished by now
+                loop.submit(frame, decode_ms=got_s * 1e3)
             else:
-                emit(pipeline.flush())  # nothing new from the camera: finish the frames in flight
+                loop.flush()  # nothing new from the camera: finish the frames in flight
             if idle or beat.due():
-                _report(camera, source, outbox, beat, metrics, readiness, processed, active)
-        emit(pipeline.flush())
-    finally:
-        pipeline.close()
-    return processed
+                _report(camera, source, outbox, beat, metrics, readiness, loop.frames_done, counts.active_tracks)
+        loop.flush()
+    return loop.frames_done
 
 
 def _report(camera: str, source: Any, outbox: Outbox, beat: _Beat, metrics: ProcessMetrics, readiness: Readiness,
