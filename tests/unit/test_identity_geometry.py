@@ -246,3 +246,20 @@ def test_a_brief_same_camera_overlap_is_a_handover_only_where_another_camera_vou
     strict = engine(ground_handover_s=0.0)
     run(strict, [a_old, a_new, Seen("b", 1, 0.0, 10.0, with_cosine(look, 0.5, 8), path)], 10.0)
     assert gid(strict, "a", 2) != gid(strict, "a", 1)
+
+
+def test_observe_takes_full_packed_and_isotropic_covariances() -> None:
+    cov = np.array([[[0.04, 0.01], [0.01, 0.09]], [[0.02, 0.0], [0.0, 0.02]]])
+    packed = np.array([[0.04, 0.01, 0.09], [0.02, 0.0, 0.02]])
+    xy = np.array([[1.0, 2.0], [math.nan, math.nan]])
+    histories = []
+    for c in (cov, packed):
+        eng = engine()
+        t1, t2 = eng.observe("a", 1, 0.0, [1, 2], positions_m=xy, position_cov_m2=c)
+        assert t2.ground is None  # NaN row: no position
+        assert t1.ground is not None
+        histories.append(t1.ground.cov[0].copy())
+    np.testing.assert_allclose(histories[0], histories[1])
+    (t,) = engine().observe("a", 1, 0.0, [1], positions_m=xy[:1], position_cov_m2=np.array([0.05]))
+    assert t.ground is not None
+    np.testing.assert_allclose(t.ground.cov[0], np.eye(2) * 0.05)

@@ -17,13 +17,15 @@ frame updates and calls :meth:`IdentityEngine.decide`, which
 
 Tracks of calibrated cameras also carry ground-plane positions (metres, ``ground.py``; params ``ground``). Where a
 query track and an identity's track in another camera share at least ``min_shared_s`` of time, the median
-distance over that whole span, in standard deviations of their combined uncertainty, decides: above ``gate_sigmas`` the
-identity is infeasible (a look-alike elsewhere is never merged), below it the similarity gains up to ``weight``.
-Tracks one after the other (any cameras, re-entries too) must be reachable at ``max_speed_mps``; where both have
-positions this replaces the topology's transition time. A periodic refinement (``refine_interval_s``) splits an
-identity two of whose tracks disagree on the ground over their shared time (at least ``refine_span_s``) and
-merges two identities whose tracks agree on it over ``refine_span_s`` without contradicting appearance. Without positions
-none of this runs (a calibrated track also waits for ``min_shared_s`` of positions before its first decision).
+distance over that whole span, in standard deviations of their combined uncertainty, decides: above
+``gate_sigmas`` the identity is infeasible (a look-alike elsewhere is never merged), below it the similarity gains
+up to ``weight``. Such an identity may also take a track that overlaps one of its tracks of the same camera by at
+most ``handover_s`` (the camera tracker's old track lingering). Tracks one after the other (any cameras,
+re-entries too) must be reachable at ``max_speed_mps``; where both have positions this replaces the topology's
+transition time. A periodic refinement (``refine_interval_s``) splits an identity two of whose tracks disagree on
+the ground over their shared time (at least ``refine_span_s``) and merges two identities whose tracks agree on it
+over ``refine_span_s`` without contradicting appearance. Without positions none of this runs (a calibrated track
+also waits for ``min_shared_s`` of positions before its first decision).
 
 Similarities are cosine similarities of L2-normalised vectors. Times are the cameras' timestamps in seconds.
 """
@@ -154,8 +156,9 @@ class IdentityEngine:
             quality: (N,) embedding quality in [0, 1] (weights the embedding; see min_embedding_quality).
             positions_m: (N, 2) ground-plane positions in metres of the tracks' foot points (calibrated cameras
                 only; a NaN row: no position this frame, e.g. the feet are outside the image).
-            position_cov_m2: (N, 2, 2) covariances of positions_m in m^2, or (N,) isotropic variances; None:
-                zero (only the floor ``ground.position_sigma_floor_m`` counts).
+            position_cov_m2: covariances of positions_m in m^2: (N, 2, 2), (N, 3) packed as (var_x, cov_xy,
+                var_y) like the frame message's ground fields, or (N,) isotropic variances; None: zero (only the
+                floor ``ground.position_sigma_floor_m`` counts).
         Returns:
             the N CameraTrack objects (created on first sight).
         Raises:
@@ -182,15 +185,24 @@ class IdentityEngine:
 
     def _add_positions(self, tracks: list[CameraTrack], ts: float, positions_m: np.ndarray,
                        position_cov_m2: np.ndarray | None) -> None:
-        """Append positions (N, 2) m with covariances (N, 2, 2) / variances (N,) m^2 / None to the N tracks'
-        ground histories (NaN rows skipped)."""
+        """Append positions (N, 2) m with covariances (N, 2, 2) / packed (N, 3) / variances (N,) m^2 / None to the
+        N tracks' ground histories (NaN rows skipped)."""
         n = len(tracks)
         xy = np.asarray(positions_m, np.float64).reshape(n, 2)
         if position_cov_m2 is None:
             cov = np.zeros((n, 2, 2))
         else:
             c = np.asarray(position_cov_m2, np.float64)
-            cov = c.reshape(n, 2, 2) if c.size == 4 * n else c.reshape(n)[:, None, None] * np.eye(2)
+            if c.size == 4 * n:
+                cov = c.reshape(n, 2, 2)
+            elif c.size == 3 * n:
+                c = c.reshape(n, 3)
+                cov = np.stack([c[:, [0, 1]], c[:, [1, 2]]], axis=1)
+            elif c.size == n:
+                cov = c.reshape(n)[:, None, None] * np.eye(2)
+            else:
+                raise ValueError(f"position_cov_m2 of shape {c.shape} for {n} tracks: give (N, 2, 2), (N, 3) or "
+                                 f"(N,) m^2")
         ok = np.isfinite(xy).all(axis=1) & np.isfinite(cov).all(axis=(1, 2))
         gp = self.params.ground
         for i in np.flatnonzero(ok):
