@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     options = HubRunOptions(redis_url=args.redis_url, consumer=args.consumer, metrics_port=args.metrics_port,
-                            lock_wait_s=args.wait_s, wait_for_redis=False, once=args.once)
+                            lock_wait_s=args.wait_s, wait_for_redis=False, once=args.once,
+                            log_failures=False)
     stop, restore_signals = install_stop_signals()
     try:
         result = run_hub(cfg, options, stop)

@@ -154,6 +154,8 @@ class HubRunOptions:
         wait_for_redis: retry an unreachable Redis until stopped (a supervised process); False: give up at once
             (a command run by hand).
         once: process everything published so far, decide every deferred track, and stop.
+        log_failures: log why the run failed (a supervised process: its log is where that shows); False: the
+            caller reports ``HubRunResult.error`` itself (the CLI prints it once).
     """
 
     redis_url: str | None = None
@@ -162,6 +164,7 @@ class HubRunOptions:
     lock_wait_s: float | None = None
     wait_for_redis: bool = True
     once: bool = False
+    log_failures: bool = True
 
 
 class HubOutcome(enum.Enum):
@@ -237,7 +240,9 @@ def run_hub(cfg: Config, options: HubRunOptions | None = None,
     monitor: HubMonitor | None = None
     hub: Hub | None = None
 
-    def failed(outcome: HubOutcome, error: str) -> HubRunResult:
+    def failed(outcome: HubOutcome, error: str, *, logged: bool = False) -> HubRunResult:
+        if opts.log_failures and not logged:
+            logger.error("%s", error)
         if monitor is not None:
             monitor.stop_watching()
             monitor.beat(state="failed", last_error=error)
@@ -261,15 +266,12 @@ def run_hub(cfg: Config, options: HubRunOptions | None = None,
         except (ConfigError, OSError) as exc:  # RedisUnavailableError is an OSError (ConnectionError)
             outcome = HubOutcome.REDIS_UNAVAILABLE if isinstance(exc, RedisUnavailableError) else \
                 HubOutcome.BAD_CONFIG
-            error = redact(str(exc))
-            logger.error("%s", error)
-            return failed(outcome, error)
+            return failed(outcome, redact(str(exc)))
         hub = runner.make_hub()
         monitor.attach(hub)
         try:
             runner.start(lock_wait_s=opts.lock_wait_s)
         except HubLockedError as exc:
-            logger.error("%s", exc)
             return failed(HubOutcome.LOCK_HELD, str(exc))
         if opts.once:
             runner.drain()
@@ -280,7 +282,6 @@ def run_hub(cfg: Config, options: HubRunOptions | None = None,
             try:
                 runner.serve(stop)
             except HubLockLostError as exc:
-                logger.error("%s", exc)
                 return failed(HubOutcome.LOCK_LOST, str(exc))
             outcome = HubOutcome.STOPPED
         monitor.stop_watching()
@@ -289,8 +290,8 @@ def run_hub(cfg: Config, options: HubRunOptions | None = None,
         return _result(outcome, "", hub)
     except Exception as exc:
         reason = redact(f"{type(exc).__name__}: {exc}")
-        logger.exception("hub failed: %s", reason)
-        return failed(HubOutcome.FAILED, reason)
+        logger.exception("hub failed: %s", reason)  # a bug, not a user error: always with its traceback
+        return failed(HubOutcome.FAILED, reason, logged=True)
     finally:
         try:
             if monitor is not None:
