@@ -12,14 +12,19 @@ __all__ = ["read_ahead"]
 
 T = TypeVar("T")
 
-_DONE = object()
+
+class _Done:
+    """The producer's end-of-items marker."""
+
+
+_DONE = _Done()
 _POLL_S = 0.1
 
 
 def read_ahead(items: Iterator[T], depth: int = 2, name: str = "read-ahead") -> Iterator[T]:
     """Yields what ``items`` yields, in order, with up to ``depth`` items produced in advance. An exception in
     the producer is re-raised in the consumer. Closing the generator stops the producer."""
-    q: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+    q: queue.Queue[T | _Done] = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
     error: list[BaseException] = []
 
@@ -49,11 +54,11 @@ def read_ahead(items: Iterator[T], depth: int = 2, name: str = "read-ahead") -> 
     try:
         while True:
             item = q.get()
-            if item is _DONE:
+            if isinstance(item, _Done):
                 if error:
                     raise error[0]
                 return
-            yield item  # type: ignore[misc]
+            yield item
     finally:
         stop.set()
         thread.join(timeout=1.0)

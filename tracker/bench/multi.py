@@ -126,9 +126,14 @@ def run_multi_camera_bench(cfg: Config, video: str, cameras: int, rate: float, d
 def _clip_frames(cfg: Config, video: str) -> int:
     """Frames in a recorded clip (0 = unknown or a live source: no end to wait for)."""
     from streams.factory import open_source
+    from streams.image_folder import ImageFolderSource
+    from streams.video_file import VideoFileSource
 
     if "://" in video or video.isdigit():
         return 0
     with open_source(video, "bench-probe", cfg.source) as src:  # a video file declares its frames; a folder has len
-        count = getattr(src, "frame_count", None)
-        return int(count if count is not None else len(src) if hasattr(src, "__len__") else 0)  # type: ignore[arg-type]
+        if isinstance(src, VideoFileSource):
+            return int(src.frame_count)
+        if isinstance(src, ImageFolderSource):
+            return len(src)
+        return 0

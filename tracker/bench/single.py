@@ -171,7 +171,7 @@ class _WorkerPublisher:
         self._handle = connect(cfg.redis)
         self._outbox, self._handles = make_outbox(cfg, self._handle.child_url, "bench")
         self._outbox.start()
-        self._publisher = TrackletPublisher(WriteBehindClient(self._outbox), cfg, "bench")  # type: ignore[arg-type]
+        self._publisher = TrackletPublisher(WriteBehindClient(self._outbox), cfg, "bench")
 
     def publish(self, updates: list[TrackletUpdate], image_bgr: np.ndarray | None = None, *,
                 frame_index: int | None = None, timestamp_s: float | None = None) -> None:

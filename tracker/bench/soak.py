@@ -103,7 +103,7 @@ def run_soak(cfg: Config, video: str, loops: int, *, redis_url: str | None = Non
         outbox = Outbox(lambda: client, max_messages=w.outbox_max_messages, batch=w.outbox_batch,
                         initial_backoff_s=w.redis_initial_backoff_s, max_backoff_s=w.redis_max_backoff_s,
                         name=_CAMERA).start()
-        publisher = TrackletPublisher(WriteBehindClient(outbox), cfg, _CAMERA)  # type: ignore[arg-type]
+        publisher = TrackletPublisher(WriteBehindClient(outbox), cfg, _CAMERA)
         fps = _source_fps(cfg, video)
         pipeline = CameraPipeline(cfg, _CAMERA, fps, *models)
         frames = 0

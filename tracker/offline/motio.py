@@ -255,6 +255,13 @@ def _parse_ini_value(text: str) -> int | float | str:
     return text
 
 
+class _CaseKeepingParser(configparser.ConfigParser):
+    """A ConfigParser that keeps keys as written (seqinfo.ini's camelCase ``frameRate``, ``seqLength``, ...)."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
 def read_seqinfo(directory: str | os.PathLike[str]) -> dict[str, int | float | str]:
     """Read ``<directory>/seqinfo.ini`` (or the .ini file itself if a file is given).
 
@@ -272,8 +279,7 @@ def read_seqinfo(directory: str | os.PathLike[str]) -> dict[str, int | float | s
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no {SEQINFO_FILE} (MOTChallenge sequence info with a "
                                 f"[{SEQINFO_SECTION}] section)")
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep camelCase keys
+    parser = _CaseKeepingParser(interpolation=None)
     try:
         parser.read(path, encoding="utf-8")
     except configparser.Error as exc:

@@ -240,7 +240,7 @@ def run_worker(cfg: Config, camera: str, source_spec: str, *, redis_url: str | N
         calibration = resolve_calibrations(cfg, known).get(camera)
         pipeline = CameraPipeline(cfg, camera, src_fps, detector, embedder, clahe, calibration=calibration)
         beat.writer = WriteBehindClient(outbox)
-        publisher = TrackletPublisher(beat.writer, cfg, camera)  # type: ignore[arg-type]
+        publisher = TrackletPublisher(beat.writer, cfg, camera)
         logger.info("camera %s: processing %s at %.1f fps", camera, display, src_fps)
         readiness.set(True, "ok")
         frames_processed = _loop(cfg, camera, source, pipeline, publisher, outbox, beat, metrics, readiness, stop)

@@ -25,6 +25,13 @@ class _CameraFilter(logging.Filter):
         return True
 
 
+class _MctrackHandler(logging.StreamHandler):
+    """The stderr handler :func:`setup_logging` installs; a second call replaces it (found by ``_mctrack``, which
+    survives a reload of this module)."""
+
+    _mctrack = True
+
+
 class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -32,13 +39,12 @@ class RedactingFormatter(logging.Formatter):
 
 def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
-    handler = logging.StreamHandler()
+    handler = _MctrackHandler()
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s [%(camera)s] %(name)s: %(message)s"))
     handler.addFilter(_CameraFilter())
     for h in list(root.handlers):
         if getattr(h, "_mctrack", False):
             root.removeHandler(h)
-    handler._mctrack = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
     for noisy in (ULTRALYTICS_LOGGER, "urllib3", "PIL", "matplotlib"):
