@@ -182,3 +182,40 @@ def wait_until(predicate: Any, timeout_s: float, poll_s: float = 0.1) -> bool:
     return False
 
 
+
+
+class RedisClusterGroup:
+    """A real Redis Cluster of ``primaries`` nodes (no replicas) on loopback, formed with ``redis-cli --cluster``."""
+
+    def __init__(self, data_dir: Path, primaries: int = 3, binary: str | None = None) -> None:
+        self.binary = binary or system_redis_server()
+        self.nodes = [RedisServer(Path(data_dir) / f"node{i}", binary=self.binary, appendonly=False,
+                                  extra_args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                              "--cluster-node-timeout", "2000", "--cluster-port", str(free_port())])
+                      for i in range(primaries)]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> RedisClusterGroup:
+        for node in self.nodes:
+            node.start()
+        cli = str(Path(self.binary).with_name("redis-cli"))
+        subprocess.run([cli, "--cluster", "create", *[f"{HOST}:{n.port}" for n in self.nodes],
+                        "--cluster-replicas", "0", "--cluster-yes"], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=60)
+        if not wait_until(lambda: all(n.client().cluster("info")["cluster_state"] == "ok" for n in self.nodes),
+                          30.0):
+            raise RuntimeError("the Redis Cluster did not reach cluster_state:ok within 30 s")
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.kill()
+
+    def __enter__(self) -> RedisClusterGroup:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

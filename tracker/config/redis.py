@@ -2,7 +2,7 @@
 
 Deployments: one server (``mode: standalone``, the default, or an embedded one when ``url`` is empty), a Sentinel
 group (``mode: sentinel``: ``sentinels`` + ``sentinel_master``) or a Cluster (``mode: cluster``: ``url`` names any
-node; ``key_prefix`` must be a hash tag such as ``{site1}`` so one site's keys share a slot). TLS applies to
+node; ``key_prefix`` becomes the hash tag ``{<prefix>}`` so one site's keys share a slot). TLS applies to
 ``rediss://`` URLs (and, in sentinel mode, to the sentinels and the primary alike).
 """
 
@@ -17,7 +17,7 @@ from tracker.config.fields import _f
 
 __all__ = ["RedisConfig", "HASH_TAG_PATTERN"]
 
-# a key prefix that is a whole Redis Cluster hash tag: "{site1}" (every key "{site1}:v1:..." hashes on "site1")
+# a Redis Cluster hash tag in a key prefix: "{site1}" (every key "{site1}:v1:..." hashes on "site1" only)
 HASH_TAG_PATTERN = re.compile(r"\{[^{}\s]+\}")
 _HOST_PORT = re.compile(r"\[?[^\s\[\]]+\]?:\d{1,5}")
 
@@ -30,7 +30,8 @@ class RedisConfig:
                   "db are used; the primary is found through the sentinels.")
     password_env: str = _f("MCTRACK_REDIS_PASSWORD", "Environment variable holding the Redis password.")
     key_prefix: str = _f("mctrack", "Prefix of every key, so several sites can share one Redis. mode cluster: "
-                         "a hash tag such as '{site1}' (one site's keys share a slot; sites spread over the cluster).")
+                         "used as the hash tag '{<prefix>}' (added unless the prefix has one), so one site's keys "
+                         "share a slot (the hub's MULTI/EXEC) and different sites spread over the cluster.")
     embedded_dir: str = _f("", "Folder for the embedded Redis' data (empty = a temporary folder).")
     socket_timeout_s: float = _f(5.0, "Redis socket timeout.", lo=0.0, hi=600.0, lo_open=True)
     mode: Literal["standalone", "sentinel", "cluster"] = _f(
@@ -49,8 +50,14 @@ class RedisConfig:
     tls_check_hostname: bool = _f(True, "TLS: check that the server certificate names the host of the URL. Turn off "
                                   "only for test setups that reach the server by an IP the certificate lacks.")
 
+    def __post_init__(self) -> None:
+        # Cluster: every key of one prefix must hash to one slot. Only in cluster mode, so a standalone site keeps
+        # its key names (and data) as they were; "{site1}" given explicitly is kept as it is.
+        if self.mode == "cluster" and self.key_prefix and not HASH_TAG_PATTERN.search(self.key_prefix):
+            self.key_prefix = f"{{{self.key_prefix}}}"
+
     def check(self, key: str) -> None:
-        """Rules across keys: TLS files need a rediss:// URL; mode sentinel needs sentinels; cluster a hash tag."""
+        """Rules across keys: TLS files need a rediss:// URL; mode sentinel needs sentinels."""
         has_tls_files = bool(self.tls_ca_file or self.tls_cert_file or self.tls_key_file)
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise ConfigError(f"{key}.tls_cert_file and {key}.tls_key_file go together (mutual TLS): set both or "
@@ -67,9 +74,4 @@ class RedisConfig:
                     raise ConfigError(f"{key}.sentinels[{i}] = {item!r} is not host:port")
             if not self.sentinel_master:
                 raise ConfigError(f"{key}.mode = 'sentinel' needs {key}.sentinel_master (the monitored name)")
-        if self.mode == "cluster":
-            if not HASH_TAG_PATTERN.fullmatch(self.key_prefix):
-                raise ConfigError(
-                    f"{key}.mode = 'cluster' needs {key}.key_prefix to be a hash tag such as "
-                    f"'{{{self.key_prefix.strip('{}') or 'mctrack'}}}' (got {self.key_prefix!r}): the hub commits "
-                    f"one site's keys in one MULTI/EXEC, which a cluster allows only within one slot")
+
