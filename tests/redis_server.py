@@ -219,3 +219,81 @@ class RedisClusterGroup:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SentinelGroup:
+    """One primary, one replica and ``sentinels`` sentinels (quorum 2) on loopback, for failover tests.
+
+    ``down_after_ms`` is how long the primary must be silent before the sentinels call it down (the failover starts
+    then). :meth:`wait_ready` returns once every sentinel knows the replica and the other sentinels.
+    """
+
+    def __init__(self, data_dir: Path, master_name: str = "mymaster", sentinels: int = 3, down_after_ms: int = 1000,
+                 binary: str | None = None) -> None:
+        self.binary = binary or system_redis_server()
+        self.master_name = master_name
+        self.down_after_ms = down_after_ms
+        data_dir = Path(data_dir)
+        self.primary = RedisServer(data_dir / "primary", binary=self.binary, appendonly=False)
+        self.replica = RedisServer(data_dir / "replica", binary=self.binary, appendonly=False,
+                                   extra_args=["--replicaof", HOST, str(self.primary.port)])
+        self.sentinel_ports = [free_port() for _ in range(sentinels)]
+        self._dirs = [data_dir / f"sentinel{i}" for i in range(sentinels)]
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def sentinels(self) -> list[str]:
+        """``host:port`` of each sentinel (the ``redis.sentinels`` config value)."""
+        return [f"{HOST}:{p}" for p in self.sentinel_ports]
+
+    def start(self) -> SentinelGroup:
+        self.primary.start()
+        self.replica.start()
+        for port, folder in zip(self.sentinel_ports, self._dirs):
+            folder.mkdir(parents=True, exist_ok=True)
+            conf = folder / "sentinel.conf"
+            conf.write_text(f"port {port}\nbind {HOST}\ndir {folder}\nprotected-mode no\n"
+                            f"sentinel monitor {self.master_name} {HOST} {self.primary.port} 2\n"
+                            f"sentinel down-after-milliseconds {self.master_name} {self.down_after_ms}\n"
+                            f"sentinel failover-timeout {self.master_name} 10000\n"
+                            f"sentinel parallel-syncs {self.master_name} 1\n")
+            log = open(folder / "sentinel.log", "ab")
+            self._procs.append(subprocess.Popen([self.binary, str(conf), "--sentinel"], stdout=log,
+                                                stderr=subprocess.STDOUT))
+            log.close()
+        return self
+
+    def sentinel_client(self, i: int = 0) -> redis.Redis:
+        return redis.Redis(host=HOST, port=self.sentinel_ports[i], socket_timeout=2)
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        n = len(self.sentinel_ports)
+
+        def ready() -> bool:
+            for i in range(n):
+                s = self.sentinel_client(i)
+                if len(s.sentinel_slaves(self.master_name)) < 1 or \
+                        len(s.sentinel_sentinels(self.master_name)) < n - 1:
+                    return False
+            return bool(self.replica.client().info("replication")["master_link_status"] == "up")
+
+        if not wait_until(ready, timeout_s, 0.2):
+            raise RuntimeError(f"the sentinels did not discover the replica and each other within {timeout_s} s")
+
+    def replica_promoted(self) -> bool:
+        return bool(self.replica.client(socket_timeout=1).info("replication")["role"] == "master")
+
+    def stop(self) -> None:
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        self._procs = []
+        self.replica.kill()
+        self.primary.kill()
+
+    def __enter__(self) -> SentinelGroup:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

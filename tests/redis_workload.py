@@ -6,6 +6,7 @@ the queries, ``mctrack status``'s read and the MOT export run. Returns a digest 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,30 +24,41 @@ CAMERAS = ("a", "b")
 WHO = {"a": {1: 0, 2: 1}, "b": {11: 1, 12: 2}}
 
 
-def publish_site(cfg: Config, url: str | None, frames: range, scene: Scene | None = None) -> int:
-    """Publish ``frames`` of a two-camera scene through each camera's outbox (a worker's path). Returns the number
-    of tracklet updates confirmed by Redis."""
+def publish_site(cfg: Config, url: str | None, frames: range, scene: Scene | None = None,
+                 on_frame: Callable[[int], None] | None = None) -> int:
+    """Publish ``frames`` of a two-camera scene through each camera's outbox (a worker's path), the cameras frame
+    by frame in turn; ``on_frame(frame)`` after each frame. Returns the number of tracklet updates Redis confirmed
+    (every one: the outboxes must drain and drop nothing)."""
     scene = scene or Scene(3, seed=1)
     image = np.full((120, 200, 3), 128, np.uint8)  # thumbnails too (the hub's list commands)
-    sent = 0
     keys = HeartbeatKeys(cfg.redis.key_prefix)
+    outboxes, writers, pubs, handles = [], [], [], []
     for camera in CAMERAS:
-        outbox, handles = make_outbox(cfg, url, camera, on_connect=None)
-        outbox.start()
-        writer = WriteBehindClient(outbox)
-        pub = TrackletPublisher(writer, cfg, camera)  # type: ignore[arg-type]
+        outbox, camera_handles = make_outbox(cfg, url, camera, on_connect=None)
+        outboxes.append(outbox.start())
+        handles += camera_handles
+        writers.append(WriteBehindClient(outbox))
+        pubs.append(TrackletPublisher(writers[-1], cfg, camera))  # type: ignore[arg-type]
+    try:
         for f in frames:
-            ups = [scene.update(camera, lid, person, f, x=40.0 * i) for i, (lid, person) in
-                   enumerate(WHO[camera].items())]
-            pub.publish(ups, image, frame_index=f, timestamp_s=(f - 1) / 10.0)
-        rec = HeartbeatRecord(kind="worker", name=camera, state="running", frames_processed=len(frames))
-        outbox.set_latest("heartbeat", lambda client, rec=rec: write_heartbeat(client, keys, rec, 30.0))
-        assert outbox.wait_empty(30.0), f"outbox of camera {camera} did not drain: {outbox.stats()}"
-        sent += writer.updates_put
-        outbox.close(5.0)
+            for camera, pub in zip(CAMERAS, pubs):
+                ups = [scene.update(camera, lid, person, f, x=40.0 * i) for i, (lid, person) in
+                       enumerate(WHO[camera].items())]
+                pub.publish(ups, image, frame_index=f, timestamp_s=(f - 1) / 10.0)
+            if on_frame is not None:
+                on_frame(f)
+        for camera, outbox in zip(CAMERAS, outboxes):
+            rec = HeartbeatRecord(kind="worker", name=camera, state="running", frames_processed=len(frames))
+            outbox.set_latest("heartbeat", lambda client, rec=rec: write_heartbeat(client, keys, rec, 30.0))
+        for camera, outbox in zip(CAMERAS, outboxes):
+            assert outbox.wait_empty(60.0), f"outbox of camera {camera} did not drain: {outbox.stats()}"
+            assert outbox.stats().dropped == 0, outbox.stats()
+    finally:
+        for outbox in outboxes:
+            outbox.close(5.0)
         for h in handles:
             h.close()
-    return sent
+    return sum(w.updates_put for w in writers)
 
 
 def run_hub(handle: RedisHandle, cfg: Config) -> Hub:
