@@ -89,7 +89,7 @@ def test_wrong_ca_is_a_clear_error(binary: str, tls: TlsFiles, tmp_path: Path) -
             assert handle.client.ping()
 
 
-def test_tls_config_mistakes_name_the_key(tls: TlsFiles, tmp_path: Path) -> None:
+def test_config_mistakes_name_the_key(tls: TlsFiles, tmp_path: Path) -> None:
     from tracker.config import ConfigError
 
     with pytest.raises(ConfigError, match="tls_cert_file and redis.tls_key_file"):
@@ -98,6 +98,14 @@ def test_tls_config_mistakes_name_the_key(tls: TlsFiles, tmp_path: Path) -> None
         _cfg("x", "redis.url=redis://localhost:1/0", f"redis.tls_ca_file={tls.ca}")
     with pytest.raises(ConfigError, match="redis.tls_ca_file .* is not a readable file"):
         connect(_cfg("x", f"redis.tls_ca_file={tmp_path / 'missing.pem'}").redis, "rediss://localhost:1/0")
+    with pytest.raises(ConfigError, match="needs redis.sentinels"):
+        _cfg("x", "redis.mode=sentinel")
+    with pytest.raises(ConfigError, match=r"redis.sentinels\[1\] = 'nohost' is not host:port"):
+        _cfg("x", "redis.mode=sentinel", "redis.sentinels=[127.0.0.1:26379, nohost]")
+    with pytest.raises(ConfigError, match="needs redis.url .* naming one node"):
+        connect(_cfg("x", "redis.mode=cluster").redis)
+    with pytest.raises(RedisUnavailableError, match="no sentinel of 127.0.0.1:1 .*redis.sentinel_master"):
+        connect(_cfg("x", "redis.mode=sentinel", "redis.sentinels=[127.0.0.1:1]", "redis.socket_timeout_s=1").redis)
 
 
 def test_acl_user_limited_to_its_prefix(binary: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
