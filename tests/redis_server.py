@@ -215,7 +215,11 @@ class RedisClusterGroup:
             node.kill()
 
     def __enter__(self) -> RedisClusterGroup:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # no node outlives a failed start
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -293,7 +297,11 @@ class SentinelGroup:
         self.primary.kill()
 
     def __enter__(self) -> SentinelGroup:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
