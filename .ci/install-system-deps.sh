@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the RTSP integration tests need (tests/rtsp_server.py runs a real
-# gst-rtsp-server under the system python3, which has PyGObject). Idempotent: packages already installed are
+# gst-rtsp-server under the system python3, which has PyGObject) and the redis-server the Redis deployment tests
+# run (TLS, ACL, Sentinel, Cluster). Idempotent: packages already installed are
 # skipped, and nothing is fetched when everything is present. Run as root (or with sudo available).
 #
 #   .ci/install-system-deps.sh          # install what is missing
@@ -19,6 +20,9 @@ PACKAGES=(
   gstreamer1.0-plugins-bad         # h264parse
   gstreamer1.0-plugins-ugly        # x264enc
   gstreamer1.0-libav               # avdec_mpeg4 (decodes the mp4v test videos)
+  redis-server                     # Redis 7 with TLS, Sentinel and Cluster (tests/redis_server.py); tests start
+                                   # their own servers on loopback: stop the service apt may start
+  openssl                          # test certificates for the TLS tests
 )
 
 missing=()
@@ -52,3 +56,5 @@ echo "install-system-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
 $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+# the tests start their own redis-servers on free loopback ports; the packaged service is not wanted
+if command -v service >/dev/null 2>&1; then $SUDO service redis-server stop >/dev/null 2>&1 || true; fi

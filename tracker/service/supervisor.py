@@ -186,7 +186,7 @@ class Supervisor:
     def _open_redis(self) -> None:
         from tracker.bus.connection import RedisUnavailableError, connect
 
-        if not self.redis_url:
+        if not self.redis_url and self.cfg.redis.mode == "standalone":  # sentinel: no URL needed
             self._handle = connect(self.cfg.redis)  # embedded: must work now (raises otherwise)
             self.redis_url = self._handle.child_url
             self._client = self._handle.client
