@@ -144,7 +144,8 @@ class HubSession:
         if hub is None or not self._outage.due():
             return 0
         blocked = self._unflushed(self.cfg.redis.socket_timeout_s)
-        if blocked:  # the publishers cannot reach Redis: neither can the hub
+        if blocked:  # the publishers cannot reach Redis: neither can the hub; reload from Redis once it is back
+            hub.lost_connection()
             self._outage.failed(RedisUnavailableError(blocked))
             return 0
         try:
