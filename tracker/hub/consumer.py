@@ -171,6 +171,16 @@ class Hub:
         if now - self._lock_renewed < self.hcfg.lock_ttl_s * _RENEW_FRACTION:
             return
         ok = self._renew_lock(keys=[self.keys.hub_lock()], args=[self.consumer, int(self.hcfg.lock_ttl_s * 1000)])
+        if not ok and self.r.get(self.keys.hub_lock()) is None:
+            # nobody holds it: it expired while Redis was away (or was lost with a restart without persistence).
+            # Start again: take it, reload the state from Redis, re-claim what is pending.
+            logger.warning("hub %s: the leader lock expired (Redis restarted or unreachable for longer than "
+                           "hub.lock_ttl_s = %g s?); taking it again and reloading the state", self.consumer,
+                           self.hcfg.lock_ttl_s)
+            self._has_lock = False
+            self._started = False
+            self.start()
+            return
         if not ok:
             self._has_lock = False
             self._started = False
