@@ -120,7 +120,7 @@ class HubSession:
                         f"(or use the embedded Redis: leave redis.url empty)")
             outbox = _session_outbox(cfg, handle, keys, cameras).start()
             writer = WriteBehindClient(outbox)
-            publishers = {c: TrackletPublisher(writer, cfg, c) for c in cameras}  # type: ignore[arg-type]
+            publishers = {c: TrackletPublisher(writer, cfg, c) for c in cameras}
             if run_hub:
                 _retry(outage, cfg.worker.redis_outage_max_s, handle.display_url, runner.start)
             log.info("hub session on %s: %d camera(s), hub %s", handle.display_url, len(cameras),
