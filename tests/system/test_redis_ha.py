@@ -163,3 +163,71 @@ def test_sentinel_failover_mid_replay(binary: str, tmp_path: Path) -> None:
     assert applied_final.get("updates") == updates  # converged: everything that survived applied exactly once
     assert pending == 0
     assert all(local_ids[c] <= l2g[c] for c in CAMERAS), "a surviving track has no global id"
+
+
+def _replay(cameras: list[str], out: Path, model_overrides: list[str], extra: list[str]) -> dict[str, bytes]:
+    """``mctrack replay`` of the clips (in a subprocess, as a user runs it); returns each output file's bytes."""
+    import subprocess
+    import sys
+
+    sets = sum((["--set", s] for s in [*model_overrides, *extra]), [])
+    result = subprocess.run([sys.executable, "-m", "tracker", "replay", *cameras, "--out", str(out), "--no-progress",
+                             *sets], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return {p.name: p.read_bytes() for p in sorted(out.glob("*.txt"))}
+
+
+@pytest.fixture()
+def two_clips(tmp_path: Path, dev_dir: Path) -> list[str]:
+    from live_helpers import make_clip
+
+    clips = {c: make_clip(dev_dir, tmp_path / f"{c}.mp4", 100, camera=f"two-cam/{c}") for c in ("cam1", "cam2")}
+    return sum((["--camera", f"{c}={p}"] for c, p in clips.items()), [])
+
+
+@pytest.mark.slow
+def test_replay_on_a_cluster_writes_what_a_single_server_does(binary: str, tmp_path: Path, two_clips: list[str],
+                                                             model_overrides: list[str]) -> None:
+    with RedisServer(tmp_path / "single", binary=binary) as single:
+        expected = _replay(two_clips, tmp_path / "single-out", model_overrides, [f"redis.url={single.url}"])
+    with RedisClusterGroup(tmp_path / "cluster", binary=binary) as cluster:
+        got = _replay(two_clips, tmp_path / "cluster-out", model_overrides,
+                      [f"redis.url={cluster.url}", "redis.mode=cluster"])
+    print(f"cluster-replay: {sum(len(v.splitlines()) for v in got.values())} rows, byte-identical to a single "
+          f"server: {got == expected}")
+    assert got == expected and len(got) == 2
+
+
+@pytest.mark.slow
+def test_replay_rides_out_a_sentinel_failover(binary: str, tmp_path: Path, two_clips: list[str],
+                                              model_overrides: list[str]) -> None:
+    """The primary is SIGKILLed while ``mctrack replay`` runs; the sentinels promote the replica, the replay's
+    clients follow it and the run finishes with the rows of an undisturbed run."""
+    import subprocess
+    import sys
+
+    with RedisServer(tmp_path / "single", binary=binary) as single:
+        undisturbed = _replay(two_clips, tmp_path / "single-out", model_overrides, [f"redis.url={single.url}"])
+    with SentinelGroup(tmp_path / "ha", binary=binary, down_after_ms=1000) as group:
+        group.wait_ready()
+        overrides = [*model_overrides, "redis.mode=sentinel", f"redis.sentinels={group.sentinels}",
+                     "redis.sentinel_master=mymaster", "redis.key_prefix=ha"]
+        sets = sum((["--set", s] for s in overrides), [])
+        log = tmp_path / "replay.log"
+        with open(log, "w") as log_file:
+            proc = subprocess.Popen([sys.executable, "-m", "tracker", "replay", *two_clips, "--out",
+                                     str(tmp_path / "ha-out"), "--no-progress", *sets], stdout=log_file,
+                                    stderr=subprocess.STDOUT)
+            primary = group.primary.client()
+            assert wait_until(lambda: int(primary.hget("ha:v1:hub:stats", "updates") or 0) > 50, 180, 0.2), \
+                log.read_text()[-3000:]
+            killed = time.monotonic()
+            group.primary.kill()
+            assert wait_until(group.replica_promoted, 30.0, 0.05), "the sentinels did not promote the replica"
+            promoted_s = time.monotonic() - killed
+            assert proc.wait(300) == 0, log.read_text()[-3000:]
+    rows = {name: len((tmp_path / "ha-out" / name).read_text().splitlines()) for name in undisturbed}
+    expected = {name: len(text.splitlines()) for name, text in undisturbed.items()}
+    print(f"sentinel-replay: promoted in {promoted_s:.1f} s; rows {rows} vs undisturbed {expected}")
+    for name, n in expected.items():
+        assert abs(rows[name] - n) <= 0.01 * n, (name, rows[name], n)
