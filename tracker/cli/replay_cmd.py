@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from tracker.cli.common import add_config_args, config_from_args
@@ -35,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tracker.bus.connection import RedisUnavailableError
     from tracker.offline.replay import parse_camera_spec, run_replay
 
     extra = []
@@ -46,8 +48,12 @@ def run(args: argparse.Namespace) -> int:
         extra.append(f"geometry.calibration_file={args.calibration}")
     cfg = config_from_args(args, extra)
     cameras = [parse_camera_spec(c) for c in args.camera]
-    summary = run_replay(cfg, cameras, Path(args.out), use_hub=not args.no_hub, save_video=args.save_video,
-                         progress=not args.no_progress, save_map=args.save_map)
+    try:
+        summary = run_replay(cfg, cameras, Path(args.out), use_hub=not args.no_hub, save_video=args.save_video,
+                             progress=not args.no_progress, save_map=args.save_map)
+    except RedisUnavailableError as exc:  # unreachable longer than worker.redis_outage_max_s: one line, exit 2
+        print(f"mctrack: error: {exc}", file=sys.stderr)
+        return 2
     med = summary.stage_median_ms()
     total_frames = sum(summary.frames.values())
     print(f"replayed {total_frames} frames from {len(cameras)} camera(s) in {summary.wall_s:.1f} s "
@@ -57,4 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name}: {summary.frames[name]} frames, {summary.tracks[name]} local tracks -> {path}")
     if not args.no_hub:
         print(f"  global identities: {summary.global_ids}")
+        if summary.redis_outages or summary.messages_dropped:
+            print(f"  Redis outages ridden out: {summary.redis_outages} ({summary.redis_down_s:.1f} s), frame "
+                  f"messages dropped: {summary.messages_dropped}")
     return 0

@@ -90,6 +90,11 @@ class WorkerConfig:
                                         lo_open=True)
     redis_max_backoff_s: float = _f(5.0, "Longest delay between two attempts to reach Redis.", lo=0.0, hi=3600.0,
                                     lo_open=True)
+    redis_outage_max_s: float = _f(60.0, "How long a replay (its in-process hub and publishers) waits for an "
+                                   "unreachable Redis: to connect at the start, and in an outage before it gives "
+                                   "up with exit 2 at the end (until then it buffers, see outbox_max_messages per "
+                                   "camera, and finishes with the same output once Redis is back).",
+                                   lo=0.0, hi=86400.0)
     stop_timeout_s: float = _f(5.0, "On shutdown, how long a worker tries to flush its buffered messages before "
                                "giving up (they are counted as dropped).", lo=0.0, hi=3600.0)
 

@@ -28,6 +28,8 @@ import numpy as np
 import redis
 from redis.typing import EncodableT, FieldT
 
+from streams.redact import redact
+from tracker.bus.outage import OUTAGE_ERRORS, RedisOutage
 from tracker.bus.records import TrackRecord, decode_track_record, encode_track_record
 from tracker.bus.replies import as_str, autoclaim_page, group_read, member_list
 from tracker.bus.schema import (
@@ -54,7 +56,6 @@ _LATENCY_SAMPLES = 200_000          # bounded reservoir of per-message latencies
 _RENEW_FRACTION = 1.0 / 3.0         # renew the leader lock after this fraction of its TTL
 _TTL_REFRESH_FRACTION = 0.1         # refresh a key's TTL after this fraction of key_ttl_s
 _CLAIM_BATCH = 1000
-_RETRY_BACKOFF_MAX_S = 5.0
 _LOCK_POLL_S = 0.2
 
 _RENEW_LOCK_LUA = """
@@ -170,6 +171,16 @@ class Hub:
         if now - self._lock_renewed < self.hcfg.lock_ttl_s * _RENEW_FRACTION:
             return
         ok = self._renew_lock(keys=[self.keys.hub_lock()], args=[self.consumer, int(self.hcfg.lock_ttl_s * 1000)])
+        if not ok and self.r.get(self.keys.hub_lock()) is None:
+            # nobody holds it: it expired while Redis was away (or was lost with a restart without persistence).
+            # Start again: take it, reload the state from Redis, re-claim what is pending.
+            logger.warning("hub %s: the leader lock expired (Redis restarted or unreachable for longer than "
+                           "hub.lock_ttl_s = %g s?); taking it again and reloading the state", self.consumer,
+                           self.hcfg.lock_ttl_s)
+            self._has_lock = False
+            self._started = False
+            self.start()
+            return
         if not ok:
             self._has_lock = False
             self._started = False
@@ -330,21 +341,35 @@ class Hub:
         return total
 
     def run(self, stop_event: threading.Event) -> None:
-        """Serve until ``stop_event`` is set; survives Redis outages (reconnects, reloads, re-claims)."""
-        backoff = 0.1
+        """Serve until ``stop_event`` is set, riding out Redis outages: a failed step is retried with backoff
+        (``worker.redis_initial_backoff_s`` doubling to ``worker.redis_max_backoff_s``); the next successful one
+        reloads the state from Redis and re-claims the messages left pending in the consumer group. The outage's
+        start and end are logged once each (:class:`tracker.bus.outage.RedisOutage`)."""
+        w = self.cfg.worker
+        outage = RedisOutage(f"hub {self.consumer}", w.redis_initial_backoff_s, w.redis_max_backoff_s,
+                             self.cfg.source.reconnect_jitter)
         while not stop_event.is_set():
             try:
                 self.step(block_ms=self.hcfg.block_ms)
-                backoff = 0.1
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-                logger.warning("Redis unavailable (%s); retrying in %.1f s", exc, backoff)
-                self._started = False
-                stop_event.wait(backoff)
-                backoff = min(backoff * 2, _RETRY_BACKOFF_MAX_S)
+            except OUTAGE_ERRORS as exc:
+                self.lost_connection()
+                stop_event.wait(outage.failed(exc))
+                continue
+            if outage.down:
+                outage.recovered(f"state reloaded, {len(self._streams)} camera stream(s) resumed from consumer "
+                                 f"group {self.hcfg.consumer_group!r}")
         try:
             self._process([], force=False)
+        except OUTAGE_ERRORS as exc:  # stopping during an outage: the next hub re-processes what is pending
+            logger.warning("hub %s stopped while Redis was unreachable (%s); unacknowledged messages stay pending "
+                           "for the next hub", self.consumer, redact(str(exc)))
         finally:
             self.close()
+
+    def lost_connection(self) -> None:
+        """Forget the in-memory state after a failed Redis call: the next :meth:`step` starts again (leader lock,
+        state reloaded from Redis, pending messages re-claimed)."""
+        self._started = False
 
     def close(self) -> None:
         """Release the leader lock (state is already in Redis)."""

@@ -54,6 +54,9 @@ class ReplaySummary:
     wall_s: float = 0.0
     outputs: dict[str, Path] = field(default_factory=dict)
     global_ids: int = 0
+    redis_outages: int = 0           # Redis outages ridden out (with the hub)
+    redis_down_s: float = 0.0        # their total length, seconds
+    messages_dropped: int = 0        # frame messages dropped above worker.outbox_max_messages per camera
 
     def stage_median_ms(self) -> dict[str, float]:
         return {k: float(np.median(v)) if v else 0.0 for k, v in self.stage_ms.items()}
@@ -245,16 +248,22 @@ def _finish_outputs(cfg: Config, out_dir: Path, names: list[str], hub: HubSessio
                     summary: ReplaySummary) -> None:
     """With a hub: ``NAME.txt`` from ``local/NAME.txt`` with global ids. Then gap interpolation, if on."""
     if hub is not None:
-        hub.drain()
+        hub.drain()  # waits out an outage of up to worker.redis_outage_max_s
         from tracker.offline.postprocess import UNMAPPED_ID_BASE, relabel_mot_file
 
         gids: set[int] = set()
         for name in names:
-            mapping = hub.local_to_global(name)
+            mapping = hub.final_local_to_global(name)
             relabel_mot_file(out_dir / "local" / f"{name}.txt", out_dir / f"{name}.txt", mapping,
                              UNMAPPED_ID_BASE * (1 + sorted(names).index(name)))
             gids.update(mapping.values())
         summary.global_ids = len(gids)
+        report = hub.outage_report()
+        summary.redis_outages, summary.redis_down_s = report.outages, report.down_s
+        summary.messages_dropped = report.messages_dropped
+        if report.outages or report.messages_dropped:
+            log.warning("replay rode out %d Redis outage(s) (%.1f s in all); %d frame message(s) dropped above "
+                        "worker.outbox_max_messages", report.outages, report.down_s, report.messages_dropped)
     if cfg.output.interpolate_max_gap_frames > 0:
         from tracker.offline.postprocess import interpolate_mot_file
 
