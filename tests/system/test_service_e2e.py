@@ -344,8 +344,8 @@ def test_service_survives_worker_hub_and_redis_faults(tmp_path: Path, dev_dir: P
     summary(f"e2e: worker:{KILLED_CAMERA} back in {worker_back_s:.1f} s; hub back in {hub_back_s:.1f} s; redis "
             f"restart ({down_s:.1f} s down): all running again {redis_back_s:.1f} s after it was back (hub: "
             f"{hub_outage}); updates published {published_updates}, applied {stats['updates']}, dropped {dropped} "
-            f"({sum(flushed.values())} messages buffered through the outage) "
-            f"(messages {published}/{stats['messages']}); identities {n_identities}, duplicated 0")
+            f"(messages {published}/{stats['messages']}, {sum(flushed.values())} buffered through the outage); "
+            f"identities {n_identities}, duplicated 0")
     summary(f"e2e: warm-up {warmup_s:.1f} s; {querier.log.answered} identity queries answered, "
             f"0 insane; {querier.log.in_outage} asked while Redis was down: {querier.log.refused_in_outage} refused, "
             f"{querier.log.in_outage - querier.log.refused_in_outage} answered once it was back (slowest "
