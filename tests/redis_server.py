@@ -147,6 +147,21 @@ class RedisServer:
             proc.kill()
             proc.wait(10)
 
+    def terminate(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM (a clean shutdown, as ``systemctl stop`` does): Redis fsyncs its append-only file and exits;
+        :meth:`start` brings it back on the same port with the same data."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.terminate()
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+                raise RuntimeError(f"redis-server on port {self.port} did not stop within {timeout_s} s of SIGTERM") \
+                    from None
+
     def pause(self) -> None:
         if self._proc is not None:
             self._proc.send_signal(signal.SIGSTOP)
