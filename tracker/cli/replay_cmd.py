@@ -64,6 +64,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_hub:
         print(f"  global identities: {summary.global_ids}")
         if summary.redis_outages or summary.messages_dropped:
-            print(f"  Redis outages ridden out: {summary.redis_outages} ({summary.redis_down_s:.1f} s), frame "
-                  f"messages dropped: {summary.messages_dropped}")
+            print(f"  Redis outages ridden out: {summary.redis_outages} (the hub waited {summary.redis_down_s:.1f} s; "
+                  f"the publishers buffered meanwhile), frame messages dropped: {summary.messages_dropped}")
     return 0

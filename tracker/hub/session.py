@@ -53,7 +53,8 @@ class SessionOutageReport:
 
     Attributes:
         outages: outages seen (by the hub or the publishers).
-        down_s: their total length in seconds (the hub's view, else the publishers').
+        down_s: how long the hub waited for Redis in all, in seconds (0 when only the publishers' buffer met the
+            outage: it buffers without waiting).
         messages_dropped: frame messages dropped above the buffer bound (or undelivered at close).
         redis_errors: failed round trips of the publishers' outbox.
     """

@@ -262,7 +262,7 @@ def _finish_outputs(cfg: Config, out_dir: Path, names: list[str], hub: HubSessio
         summary.redis_outages, summary.redis_down_s = report.outages, report.down_s
         summary.messages_dropped = report.messages_dropped
         if report.outages or report.messages_dropped:
-            log.warning("replay rode out %d Redis outage(s) (%.1f s in all); %d frame message(s) dropped above "
+            log.warning("replay rode out %d Redis outage(s) (the hub waited %.1f s); %d frame message(s) dropped above "
                         "worker.outbox_max_messages", report.outages, report.down_s, report.messages_dropped)
     if cfg.output.interpolate_max_gap_frames > 0:
         from tracker.offline.postprocess import interpolate_mot_file
