@@ -83,3 +83,14 @@ def read_frames(video: Path, indices: tuple[int, ...]) -> dict[int, np.ndarray]:
             out[index] = image
     cap.release()
     return out
+
+
+@pytest.fixture(scope="session")
+def redis_binary() -> str:
+    """Debian's redis-server (TLS, ACL, Sentinel, Cluster tests); installed by .ci/install-system-deps.sh."""
+    from redis_server import system_redis_server
+
+    try:
+        return system_redis_server()
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))

@@ -10,21 +10,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from redis_server import RedisServer, TlsFiles, make_tls_files, system_redis_server
+from redis_server import RedisServer, TlsFiles, make_tls_files
 from redis_workload import run_site
 
 from tracker.bus.connection import ACL_COMMANDS, RedisUnavailableError, acl_line, connect
 from tracker.config import Config, load_config
 
 PASSWORD = "s3cret-acl-pw"
-
-
-@pytest.fixture(scope="module")
-def binary() -> str:
-    try:
-        return system_redis_server()
-    except FileNotFoundError as exc:
-        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +37,8 @@ def _expect_site_works(cfg: Config, url: str, out: Path) -> dict[str, object]:
     return digest
 
 
-def test_tls_with_ca_file_and_hostname_check(binary: str, tls: TlsFiles, tmp_path: Path) -> None:
-    with RedisServer(tmp_path / "r", binary=binary, tls=tls, appendonly=False) as server:
+def test_tls_with_ca_file_and_hostname_check(redis_binary: str, tls: TlsFiles, tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "r", binary=redis_binary, tls=tls, appendonly=False) as server:
         url = f"rediss://localhost:{server.port}/0"  # the certificate names localhost: hostname checking stays on
         cfg = _cfg("tls1", f"redis.tls_ca_file={tls.ca}")
         t0 = time.perf_counter()
@@ -57,8 +49,8 @@ def test_tls_with_ca_file_and_hostname_check(binary: str, tls: TlsFiles, tmp_pat
             connect(_cfg("tls1").redis, f"redis://localhost:{server.port}/0")  # plain text to a TLS port
 
 
-def test_mutual_tls(binary: str, tls: TlsFiles, tmp_path: Path) -> None:
-    with RedisServer(tmp_path / "r", binary=binary, tls=tls, tls_auth_clients=True, appendonly=False) as server:
+def test_mutual_tls(redis_binary: str, tls: TlsFiles, tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "r", binary=redis_binary, tls=tls, tls_auth_clients=True, appendonly=False) as server:
         url = f"rediss://127.0.0.1:{server.port}/0"  # the certificate also lists 127.0.0.1
         with pytest.raises(RedisUnavailableError, match="tls_cert_file") as no_cert:
             connect(_cfg("mtls", f"redis.tls_ca_file={tls.ca}").redis, url)
@@ -70,8 +62,8 @@ def test_mutual_tls(binary: str, tls: TlsFiles, tmp_path: Path) -> None:
               f"{no_cert.value}")
 
 
-def test_wrong_ca_is_a_clear_error(binary: str, tls: TlsFiles, tmp_path: Path) -> None:
-    with RedisServer(tmp_path / "r", binary=binary, tls=tls, appendonly=False,
+def test_wrong_ca_is_a_clear_error(redis_binary: str, tls: TlsFiles, tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "r", binary=redis_binary, tls=tls, appendonly=False,
                      extra_args=["--bind", "127.0.0.1", "127.0.0.2"]) as server:
         cfg = _cfg("wrongca", f"redis.tls_ca_file={tls.other_ca}")
         with pytest.raises(RedisUnavailableError) as err:
@@ -108,8 +100,8 @@ def test_config_mistakes_name_the_key(tls: TlsFiles, tmp_path: Path) -> None:
         connect(_cfg("x", "redis.mode=sentinel", "redis.sentinels=[127.0.0.1:1]", "redis.socket_timeout_s=1").redis)
 
 
-def test_acl_user_limited_to_its_prefix(binary: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with RedisServer(tmp_path / "r", binary=binary, appendonly=False) as server:
+def test_acl_user_limited_to_its_prefix(redis_binary: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with RedisServer(tmp_path / "r", binary=redis_binary, appendonly=False) as server:
         admin = server.client()
         line = acl_line("site1", user="site1").replace(">PASSWORD", f">{PASSWORD}")
         assert admin.execute_command(*line.split()[0:2], *line.split()[2:]) in (b"OK", True)

@@ -12,21 +12,13 @@ from pathlib import Path
 import pytest
 import redis
 from hub_helpers import Scene
-from redis_server import RedisClusterGroup, RedisServer, SentinelGroup, system_redis_server, wait_until
+from redis_server import RedisClusterGroup, RedisServer, SentinelGroup, wait_until
 from redis_workload import CAMERAS, publish_site, run_site
 
 from tracker.bus.connection import connect
 from tracker.bus.schema import Keys, decode_frame
 from tracker.config import Config, load_config
 from tracker.hub.consumer import Hub
-
-
-@pytest.fixture(scope="module")
-def binary() -> str:
-    try:
-        return system_redis_server()
-    except FileNotFoundError as exc:
-        pytest.fail(str(exc))
 
 
 def _node_port(cluster: RedisClusterGroup, key: str) -> int:
@@ -38,12 +30,12 @@ def _node_port(cluster: RedisClusterGroup, key: str) -> int:
         client.close()
 
 
-def test_cluster_gives_the_single_server_result(binary: str, tmp_path: Path) -> None:
+def test_cluster_gives_the_single_server_result(redis_binary: str, tmp_path: Path) -> None:
     assert load_config(None, ["redis.mode=cluster"]).redis.key_prefix == "{mctrack}"  # one slot per site
     assert load_config(None, ["redis.key_prefix=site1"]).redis.key_prefix == "site1"  # standalone: unchanged
-    with RedisServer(tmp_path / "single", binary=binary, appendonly=False) as single:
+    with RedisServer(tmp_path / "single", binary=redis_binary, appendonly=False) as single:
         expected = run_site(load_config(None, ["redis.key_prefix=site1"]), single.url, tmp_path / "out-single")
-    with RedisClusterGroup(tmp_path / "cluster", binary=binary) as cluster:
+    with RedisClusterGroup(tmp_path / "cluster", binary=redis_binary) as cluster:
         # two sites whose hash tags live on different primaries
         site_a = "site1"
         site_b = next(f"site{i}" for i in range(2, 200)
@@ -81,12 +73,12 @@ def _stream_updates(client: redis.Redis, cfg: Config) -> tuple[int, int, dict[st
     return messages, updates, local_ids
 
 
-def test_sentinel_failover_mid_replay(binary: str, tmp_path: Path) -> None:
+def test_sentinel_failover_mid_replay(redis_binary: str, tmp_path: Path) -> None:
     """Workers publish two cameras through their outboxes and a hub consumes, while the primary is SIGKILLed;
     the sentinels promote the replica, the clients follow it, the run finishes. What the asynchronous replication
     lost is counted, and the hub's state in Redis converges to what the promoted primary holds."""
     frames = range(1, 601)
-    with SentinelGroup(tmp_path / "ha", binary=binary, down_after_ms=1000) as group:
+    with SentinelGroup(tmp_path / "ha", binary=redis_binary, down_after_ms=1000) as group:
         group.wait_ready()
         cfg = load_config(None, ["redis.mode=sentinel", f"redis.sentinels={group.sentinels}",
                                  "redis.sentinel_master=mymaster", "redis.key_prefix=ha", "redis.socket_timeout_s=2",
@@ -186,11 +178,11 @@ def two_clips(tmp_path: Path, dev_dir: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_replay_on_a_cluster_writes_what_a_single_server_does(binary: str, tmp_path: Path, two_clips: list[str],
+def test_replay_on_a_cluster_writes_what_a_single_server_does(redis_binary: str, tmp_path: Path, two_clips: list[str],
                                                              model_overrides: list[str]) -> None:
-    with RedisServer(tmp_path / "single", binary=binary) as single:
+    with RedisServer(tmp_path / "single", binary=redis_binary) as single:
         expected = _replay(two_clips, tmp_path / "single-out", model_overrides, [f"redis.url={single.url}"])
-    with RedisClusterGroup(tmp_path / "cluster", binary=binary) as cluster:
+    with RedisClusterGroup(tmp_path / "cluster", binary=redis_binary) as cluster:
         got = _replay(two_clips, tmp_path / "cluster-out", model_overrides,
                       [f"redis.url={cluster.url}", "redis.mode=cluster"])
     print(f"cluster-replay: {sum(len(v.splitlines()) for v in got.values())} rows, byte-identical to a single "
@@ -199,16 +191,16 @@ def test_replay_on_a_cluster_writes_what_a_single_server_does(binary: str, tmp_p
 
 
 @pytest.mark.slow
-def test_replay_rides_out_a_sentinel_failover(binary: str, tmp_path: Path, two_clips: list[str],
+def test_replay_rides_out_a_sentinel_failover(redis_binary: str, tmp_path: Path, two_clips: list[str],
                                               model_overrides: list[str]) -> None:
     """The primary is SIGKILLed while ``mctrack replay`` runs; the sentinels promote the replica, the replay's
     clients follow it and the run finishes with the rows of an undisturbed run."""
     import subprocess
     import sys
 
-    with RedisServer(tmp_path / "single", binary=binary) as single:
+    with RedisServer(tmp_path / "single", binary=redis_binary) as single:
         undisturbed = _replay(two_clips, tmp_path / "single-out", model_overrides, [f"redis.url={single.url}"])
-    with SentinelGroup(tmp_path / "ha", binary=binary, down_after_ms=1000) as group:
+    with SentinelGroup(tmp_path / "ha", binary=redis_binary, down_after_ms=1000) as group:
         group.wait_ready()
         overrides = [*model_overrides, "redis.mode=sentinel", f"redis.sentinels={group.sentinels}",
                      "redis.sentinel_master=mymaster", "redis.key_prefix=ha"]
