@@ -81,9 +81,10 @@ def _published(client: object, prefix: str, names: list[str]) -> int:
     return sum(int(client.xlen(keys.updates(n))) for n in names)  # type: ignore[attr-defined]
 
 
-def _disturbed_replay(server: RedisServer, clips: dict[str, Path], out: Path, sets: list[str]) -> tuple[str, float]:
+def _disturbed_replay(server: RedisServer, clips: dict[str, Path], out: Path, sets: list[str],
+                      down_s: float = OUTAGE_S) -> tuple[str, float]:
     """Replay ``clips`` through ``server``, SIGKILL it once a third of the frame messages are in and start it again
-    OUTAGE_S later; returns (the replay's log, the outage's length in seconds)."""
+    ``down_s`` later; returns (the replay's log, the outage's length in seconds)."""
     names = list(clips)
     prefix = out.name
     log = out.with_suffix(".log")
@@ -98,7 +99,7 @@ def _disturbed_replay(server: RedisServer, clips: dict[str, Path], out: Path, se
             log.read_text()[-3000:]
         server.kill()
         t_kill = time.monotonic()
-        time.sleep(OUTAGE_S)
+        time.sleep(down_s)
         server.start()
         outage_s = time.monotonic() - t_kill
         code = proc.wait(300)
@@ -109,7 +110,10 @@ def _disturbed_replay(server: RedisServer, clips: dict[str, Path], out: Path, se
     text = log.read_text()
     assert code == 0, text[-3000:]
     assert "Traceback" not in text
-    assert "Redis unreachable" in text and "Redis reachable again after an outage of" in text, text[-3000:]
+    # The outage is logged where it was met: by the publishers' buffer (always, it writes every frame) and, when a
+    # hub step fell inside it, by the hub too.
+    assert "Redis unreachable" in text and ("Redis is reachable again" in text
+                                           or "Redis reachable again after an outage of" in text), text[-3000:]
     return text, outage_s
 
 
@@ -131,10 +135,13 @@ def test_replay_rides_out_a_redis_restart_with_the_output_of_an_undisturbed_run(
         assert clean.returncode == 0, clean.stderr[-3000:]
         assert "Redis unreachable" not in clean.stderr
         text, outage_s = _disturbed_replay(server, clips, tmp_path / "disturbed", sets)
-        # a buffer bound below what the outage needs: the oldest messages are dropped, counted and logged
+        # a buffer bound below what the outage needs: the oldest messages are dropped, counted and logged. The
+        # outage is longer here: the hub step that first meets it may wait out redis-py's own connection retries
+        # (a few seconds, the frame loop paused meanwhile); the frames after that must overflow the bound.
         bound = 4
         small, small_outage_s = _disturbed_replay(server, clips, tmp_path / "bounded",
-                                                  [*sets, "--set", f"worker.outbox_max_messages={bound}"])
+                                                  [*sets, "--set", f"worker.outbox_max_messages={bound}"],
+                                                  down_s=3 * OUTAGE_S)
     ridden = _ridden_out(text)
     assert "frame messages dropped: 0" in ridden, ridden
     rows_clean, mapped_clean = _rows(tmp_path / "clean", names)
@@ -221,10 +228,12 @@ def test_mctrack_hub_rides_out_a_redis_restart(tmp_path: Path) -> None:
             run_frames({c: TrackletPublisher(client, cfg, c) for c in WHO}, scene, range(21, 41), WHO)
             assert wait_until(lambda: processed(80), 60), (before, log.read_text()[-3000:])
             back_s = time.monotonic() - t_back
-            def beating_again() -> bool:  # its heartbeats (written through its outbox) came back
+            restarted_at = time.time() - (time.monotonic() - t_back)
+
+            def beating_again() -> bool:  # its heartbeats (written through its outbox) came back after the restart
                 rec = _hub_record(client, cfg)
                 return bool(rec is not None and rec.state == "running"  # type: ignore[attr-defined]
-                            and rec.redis_reconnects >= 1)  # type: ignore[attr-defined]
+                            and rec.updated_at > restarted_at)  # type: ignore[attr-defined]
 
             assert wait_until(beating_again, 20), (_hub_record(client, cfg), log.read_text()[-3000:])
             proc.send_signal(signal.SIGTERM)
