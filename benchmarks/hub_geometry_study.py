@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from tracker.bus.publisher import TrackletPublisher
-from tracker.bus.schema import FrameMessage, decode_frame
+from tracker.bus.schema import decode_frame
 from tracker.config import Config, load_config
 from tracker.config.calibration import CameraCalibration, load_calibration
 from tracker.config.geometry import ground_params
@@ -219,21 +219,6 @@ class Projector:
                 for i, u in enumerate(updates)]
 
 
-def message_ground(msg: FrameMessage) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """A decoded frame message's ground fields -> (N, 2) positions (NaN rows: none) and (N, 2, 2) covariances, as
-    ``IdentityEngine.observe`` takes them; (None, None) without any."""
-    if not len(msg.ground_index):
-        return None, None
-    n = len(msg.local_ids)
-    xy = np.full((n, 2), np.nan)
-    cov = np.full((n, 2, 2), np.nan)
-    k = np.asarray(msg.ground_index, np.int64)
-    xy[k] = msg.ground_xy_m
-    c = np.asarray(msg.ground_cov_m2, np.float64)
-    cov[k, 0, 0], cov[k, 0, 1], cov[k, 1, 0], cov[k, 1, 1] = c[:, 0], c[:, 1], c[:, 1], c[:, 2]
-    return xy, cov
-
-
 def run_engine(cfg: Config, params: IdentityParams, data: dict[str, CameraData],
                projectors: dict[str, Projector] | None) -> tuple[dict[str, dict[int, int]], list[str], float]:
     """Feed the cached updates (with ground positions from ``projectors``, None: none) through the publisher's
@@ -254,7 +239,7 @@ def run_engine(cfg: Config, params: IdentityParams, data: dict[str, CameraData],
             if projectors is not None:
                 ups = projectors[camera](ups, ts)
             msg = decode_frame(publishers[camera].encode(ups, None, f, ts))
-            pos, cov = message_ground(msg)
+            pos, cov = msg.ground_per_update()
             engine.observe(camera, msg.frame_index, msg.timestamp_s, msg.local_ids.tolist(), msg.emb_index,
                            msg.embeddings, msg.quality, positions_m=pos, position_cov_m2=cov)
         events += engine.decide()

@@ -300,6 +300,17 @@ class FrameMessage:
     def __len__(self) -> int:
         return int(len(self.local_ids))
 
+    def ground_per_update(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The ground fields spread over all N updates: ((N, 2) metres, (N, 3) packed covariances in m^2), NaN rows
+        for updates without a position; (None, None) for an uncalibrated camera."""
+        if not len(self.ground_index):
+            return None, None
+        positions = np.full((len(self), 2), np.nan)
+        covariances = np.full((len(self), 3), np.nan)
+        positions[self.ground_index] = self.ground_xy_m
+        covariances[self.ground_index] = self.ground_cov_m2
+        return positions, covariances
+
 
 def encode_frame(msg: FrameMessage) -> dict[bytes, bytes]:
     """Stream fields of a frame message (pass to XADD). Validates the same way :func:`decode_frame` does."""

@@ -414,7 +414,7 @@ class Hub:
         self._commit(batch, events, ended, evicted, flush=force)
 
     def _apply_frame(self, batch: _Batch, camera: str, msg_id: bytes, fm: FrameMessage) -> None:
-        positions, covariances = _message_positions(fm)
+        positions, covariances = fm.ground_per_update()
         tracks = self.engine.observe(camera, fm.frame_index, fm.timestamp_s, fm.local_ids.tolist(),
                                      fm.emb_index, fm.embeddings, fm.quality, positions, covariances)
         ground = {int(row): fm.ground_xy_m[j] for j, row in enumerate(fm.ground_index)}
@@ -739,15 +739,3 @@ def _track_from_hash(camera: str, local_id: int, h: dict[bytes, bytes]) -> Camer
         n_good=rec.n_good, n_total=rec.n_total, gid=rec.gid, assigned_ts=rec.assigned_ts,
         n_good_checked=rec.n_good_checked, ended=rec.ended,
     )
-
-
-def _message_positions(fm: FrameMessage) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The message's ground positions as the engine takes them: ((N, 2) metres, (N, 3) packed covariances in m^2),
-    NaN rows for updates without a position; (None, None) for an uncalibrated camera."""
-    if not len(fm.ground_index):
-        return None, None
-    positions = np.full((len(fm), 2), np.nan)
-    covariances = np.full((len(fm), 3), np.nan)
-    positions[fm.ground_index] = fm.ground_xy_m
-    covariances[fm.ground_index] = fm.ground_cov_m2
-    return positions, covariances
