@@ -12,9 +12,7 @@ from tracker.core.geometry import (
     foot_points_xyxy,
     foot_sigma_px,
     ground_covariance,
-    ground_distances_m,
     ground_jacobian,
-    ground_mahalanobis_sq,
     ground_to_image,
     homography_problems,
     horizon_problems,
@@ -124,17 +122,6 @@ def test_visible_ground_polygon_is_the_projected_frame(epfl_c0: np.ndarray) -> N
     assert min(np.linalg.norm(poly - bottom[1], axis=1)) < 1e-9
     boxed = clip_polygon_to_box(poly, 0, 0, 5, 5)
     assert (boxed >= -1e-9).all() and (boxed <= 5 + 1e-9).all()
-
-
-def test_distances_between_ground_tracks() -> None:
-    a = np.array([[0.0, 0.0], [3.0, 4.0], [np.nan, np.nan]])
-    b = np.array([[0.0, 0.0], [6.0, 8.0]])
-    d = ground_distances_m(a, b)
-    np.testing.assert_allclose(d[:2], [[0.0, 10.0], [5.0, 5.0]])
-    assert np.isnan(d[2]).all()
-    cov = np.tile(np.eye(2) * 0.5, (3, 1, 1))
-    m = ground_mahalanobis_sq(a, cov, b, cov[:2])
-    np.testing.assert_allclose(m[:2], d[:2] ** 2)  # summed covariance is the identity
 
 
 def test_homography_recovered_from_exact_pairs(epfl_c0: np.ndarray) -> None:

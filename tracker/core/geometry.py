@@ -35,8 +35,6 @@ __all__ = [
     "visible_ground_polygon",
     "clip_polygon_halfplane",
     "clip_polygon_to_box",
-    "ground_distances_m",
-    "ground_mahalanobis_sq",
     "MAX_CONDITION",
 ]
 
@@ -353,38 +351,3 @@ def visible_ground_polygon(h: np.ndarray, image_wh: tuple[int, int], max_depth_r
         return np.zeros((0, 2))
     ground = image_to_ground(hm, clipped)
     return np.asarray(ground[np.isfinite(ground).all(axis=1)])
-
-
-def ground_distances_m(a_xy: np.ndarray, b_xy: np.ndarray) -> np.ndarray:
-    """Euclidean distances (metres) between every ground point of ``a`` (N, 2) and of ``b`` (M, 2) -> (N, M).
-
-    NaN where either point is NaN (no ground position)."""
-    a = _as_points(a_xy)
-    b = _as_points(b_xy)
-    diff = a[:, None, :] - b[None, :, :]
-    return np.asarray(np.sqrt(np.sum(diff**2, axis=2)))
-
-
-def ground_mahalanobis_sq(a_xy: np.ndarray, a_cov: np.ndarray, b_xy: np.ndarray, b_cov: np.ndarray) -> np.ndarray:
-    """Squared Mahalanobis distances between ground positions with uncertainties -> (N, M), unitless.
-
-    ``d^2 = (a - b)^T (C_a + C_b)^-1 (a - b)``: chi-square with 2 degrees of freedom when both are the same
-    person (e.g. 9.21 is its 99% quantile). NaN where a position, a covariance or their sum is unusable.
-
-    Args:
-        a_xy: (N, 2) metres; a_cov: (N, 2, 2) m^2.
-        b_xy: (M, 2) metres; b_cov: (M, 2, 2) m^2.
-    """
-    a = _as_points(a_xy)
-    b = _as_points(b_xy)
-    ca = np.asarray(a_cov, dtype=np.float64).reshape(-1, 2, 2)
-    cb = np.asarray(b_cov, dtype=np.float64).reshape(-1, 2, 2)
-    s = ca[:, None] + cb[None, :]  # (N, M, 2, 2)
-    det = s[..., 0, 0] * s[..., 1, 1] - s[..., 0, 1] * s[..., 1, 0]
-    d = a[:, None, :] - b[None, :, :]
-    # (d^T adj(S) d) / det(S) for the 2x2 inverse.
-    quad = (d[..., 0] ** 2 * s[..., 1, 1] - d[..., 0] * d[..., 1] * (s[..., 0, 1] + s[..., 1, 0])
-            + d[..., 1] ** 2 * s[..., 0, 0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(det > 0, quad / det, np.nan)
-    return np.asarray(out)
