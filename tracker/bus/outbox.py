@@ -152,11 +152,14 @@ class Outbox:
                 logger.warning("%s: Redis outbox full (worker.outbox_max_messages = %d): dropped the oldest "
                                "message; %d dropped so far", self._name, self._max, total_dropped)
 
-    def set_latest(self, tag: str, write: Callable[[Any], None]) -> None:
-        """Run ``write(client)`` soon; a newer call with the same tag replaces one not yet run (e.g. heartbeats)."""
+    def set_latest(self, tag: str, write: Callable[[Any], None]) -> bool:
+        """Run ``write(client)`` soon; a newer call with the same tag replaces one not yet run (e.g. heartbeats).
+        Returns True when it replaced one."""
         with self._cv:
+            replaced = tag in self._latest
             self._latest[tag] = write
             self._cv.notify_all()
+        return replaced
 
     def stats(self) -> OutboxStats:
         with self._cv:

@@ -16,6 +16,7 @@ from tracker.config.pipeline import OutputConfig, PipelineConfig
 from tracker.config.redis import RedisConfig
 from tracker.config.reid import ReidConfig
 from tracker.config.service import CameraConfig, LoggingConfig, MetricsConfig, SupervisorConfig, WorkerConfig
+from tracker.config.snapshots import SnapshotsConfig
 from tracker.config.source import SourceConfig
 from tracker.config.tracker import KalmanConfig, TrackerConfig
 
@@ -36,6 +37,8 @@ class Config:
     redis: RedisConfig = _f(None, "Redis connection.", factory=RedisConfig)
     hub: HubConfig = _f(None, "Cross-camera identity hub: publishing, consuming, assignment, retention.",
                         factory=HubConfig)
+    snapshots: SnapshotsConfig = _f(None, "Annotated camera snapshots for the web console's camera wall.",
+                                    factory=SnapshotsConfig)
     logging: LoggingConfig = _f(None, "Logging.", factory=LoggingConfig)
     metrics: MetricsConfig = _f(None, "Prometheus metrics and health endpoint.", factory=MetricsConfig)
     worker: WorkerConfig = _f(None, "Live camera workers: heartbeats and buffering while Redis is down.",

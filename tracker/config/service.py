@@ -122,3 +122,5 @@ class SupervisorConfig:
     stop_timeout_s: float = _f(15.0, "On SIGINT/SIGTERM, how long children get to stop after the stop event "
                                "before they are terminated (then killed after as long again).", lo=0.0,
                                hi=3600.0)
+    start_ui: bool = _f(False, "Also start `mctrack ui` with this config under the supervisor (one more child "
+                        "process, restarted like the others; `--only ui` runs it alone).")

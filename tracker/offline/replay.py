@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from streams.base import Frame, FrameSource
+from tracker.bus.schema import Keys
 from tracker.config import Config
 from tracker.config.geometry import resolve_calibrations
 from tracker.models.factory import build_models
@@ -26,6 +27,7 @@ from tracker.offline.mot_sink import MotSink
 from tracker.pipeline.camera import STAGES, CameraPipeline, FrameResult
 from tracker.pipeline.loop import FrameLoop, timed_frames
 from tracker.pipeline.sink import FrameSink, PerCamera
+from tracker.pipeline.snapshot_sink import SnapshotSink
 from tracker.pipeline.stats_sink import FrameStats
 from tracker.pipeline.video_sink import VideoSink
 
@@ -191,7 +193,8 @@ class _Sinks:
 
 def _sinks(cfg: Config, out_dir: Path, fps: Mapping[str, float], hub: HubSession | None, save_video: bool,
            extra: Sequence[FrameSink]) -> _Sinks:
-    """Stage timings, MOT files (``local/`` with a hub), annotated video, ``extra``, and the hub last (it steps
+    """Stage timings, MOT files (``local/`` with a hub), annotated video, the web console's snapshots (with a hub:
+    written to its Redis), ``extra``, and the hub last (it steps
     after a round's last frame has been through every other sink)."""
     local_dir = out_dir / "local" if hub is not None else out_dir
     delay = cfg.tracker.n_init_frames + 1  # a tentative track's boxes come when it is confirmed
@@ -201,6 +204,9 @@ def _sinks(cfg: Config, out_dir: Path, fps: Mapping[str, float], hub: HubSession
     if save_video:
         sinks.append(PerCamera({name: VideoSink(out_dir / f"{name}.mp4", rate, _global_ids(hub, name))
                                 for name, rate in fps.items()}))
+    if hub is not None and hub.outbox is not None and cfg.snapshots.enabled:
+        keys = Keys(cfg.redis.key_prefix)
+        sinks.append(PerCamera({name: SnapshotSink(hub.outbox, keys, name, cfg.snapshots) for name in fps}))
     sinks += extra
     hub_sink = _HubSink(hub) if hub is not None else None
     if hub_sink is not None:

@@ -1,4 +1,5 @@
-"""A sink that writes one camera's frames, with their tracks drawn in, to an MP4 file."""
+"""A sink that writes one camera's frames, with their tracks drawn in (:func:`tracker.pipeline.draw.annotate`), to an
+MP4 file."""
 
 from __future__ import annotations
 
@@ -7,34 +8,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from streams.base import Frame
 from tracker.pipeline.camera import FrameResult
+from tracker.pipeline.draw import annotate
 
 if TYPE_CHECKING:
     import cv2
 
 __all__ = ["VideoSink", "annotate"]
-
-_COLOURS = np.random.default_rng(7).integers(64, 256, size=(64, 3))  # (64, 3) BGR, one per id modulo 64
-
-
-def annotate(frame: Frame, result: FrameResult, global_ids: Mapping[int, int]) -> np.ndarray:
-    """A copy of ``frame.image`` (H, W, 3) BGR with each confirmed track's box and id ("G7": global id from
-    ``global_ids``, local id -> global id; "L3": local id when it has none) and the camera and frame index."""
-    import cv2
-
-    img = frame.image.copy()
-    for u in result.updates:
-        gid = global_ids.get(u.local_id)
-        label = f"G{gid}" if gid is not None else f"L{u.local_id}"
-        colour = tuple(int(c) for c in _COLOURS[(gid or u.local_id) % len(_COLOURS)])
-        x1, y1, x2, y2 = (int(round(v)) for v in u.xyxy)
-        cv2.rectangle(img, (x1, y1), (x2, y2), colour, 2)
-        cv2.putText(img, label, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
-    cv2.putText(img, f"{frame.camera_id} #{frame.index}", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
-    return img
 
 
 class VideoSink:

@@ -14,6 +14,10 @@
 * ``redis.url`` empty -> the supervisor starts ONE embedded Redis and gives its unix-socket URL to the children.
 * SIGINT/SIGTERM -> every child's stop event, join with ``stop_timeout_s``, then SIGTERM, then SIGKILL.
 * Metrics: the supervisor on ``metrics.port``, the hub on port + 1, camera i (config order) on port + 2 + i.
+* ``supervisor.start_ui``: one more child, the web console, as the command ``python -m tracker ui --config FILE``
+  (FILE: the effective config with the Redis URL the children use, written private to a temporary folder and
+  removed at shutdown). It is restarted like the hub (exit 2: not restarted); it writes no heartbeat, so it is not
+  judged hung.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ import logging
 import multiprocessing as mp
 import os
 import random
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from streams.backoff import backoff_delay_s
@@ -40,21 +47,25 @@ from tracker.bus.heartbeat import (
     HeartbeatKeys,
     decode_record,
 )
-from tracker.config import Config, ConfigError, with_detector_threads_for
+from tracker.config import Config, ConfigError, config_to_dict, with_detector_threads_for
+from tracker.service.command_child import CommandProcess, CommandStop
 from tracker.telemetry.exit_codes import EXIT_ERROR, EXIT_FATAL
 from tracker.telemetry.metrics import MetricsServer, ProcessMetrics, Readiness
 
-__all__ = ["Supervisor", "ChildSpec", "child_specs", "metrics_port_for"]
+__all__ = ["Supervisor", "ChildSpec", "KIND_UI", "UI_NAME", "child_specs", "metrics_port_for", "ui_command",
+           "write_child_config"]
 
 logger = logging.getLogger(__name__)
 
 _SIGTERM_EXIT = 128 + signal.SIGTERM
 _REDIS_RETRY_S = 2.0  # how often the supervisor retries an unreachable Redis (it only reads heartbeats)
+KIND_UI = "ui"        # the web console child (``supervisor.start_ui``)
+UI_NAME = "ui"
 
 
 @dataclass(frozen=True)
 class ChildSpec:
-    """One supervised process: ``kind`` worker (``name`` = camera) or hub."""
+    """One supervised process: ``kind`` worker (``name`` = camera), hub or ui."""
 
     kind: str
     name: str
@@ -75,7 +86,8 @@ def metrics_port_for(base_port: int, index: int | None) -> int:
 
 
 def child_specs(cfg: Config, only: list[str] | None = None) -> list[ChildSpec]:
-    """The hub plus one worker per configured camera (``only``: just these names; ``hub`` names the hub).
+    """The hub plus one worker per configured camera, and the web console with ``supervisor.start_ui``
+    (``only``: just these names; ``hub`` names the hub, ``ui`` the web console, whatever ``start_ui`` says).
 
     Raises:
         ConfigError: no cameras configured, or ``only`` names an unknown process.
@@ -83,16 +95,37 @@ def child_specs(cfg: Config, only: list[str] | None = None) -> list[ChildSpec]:
     specs = [ChildSpec(KIND_HUB, HUB_NAME, metrics_port=metrics_port_for(cfg.metrics.port, None))]
     for i, cam in enumerate(cfg.cameras):
         specs.append(ChildSpec(KIND_WORKER, cam.name, cam.source, cam.fps, metrics_port_for(cfg.metrics.port, i)))
+    if cfg.supervisor.start_ui or (only and UI_NAME in only):
+        specs.append(ChildSpec(KIND_UI, UI_NAME))
     if only:
         known = {s.name for s in specs}
         unknown = sorted(set(only) - known)
         if unknown:
-            raise ConfigError(f"--only {unknown}: not a configured camera or 'hub'; known: {sorted(known)}")
+            raise ConfigError(f"--only {unknown}: not a configured camera, 'hub' or 'ui'; known: {sorted(known)}")
         specs = [s for s in specs if s.name in set(only)]
     elif not cfg.cameras:
         raise ConfigError("cameras is empty: list the cameras to run in the config file (cameras: - name: ... "
                           "source: ...), see docker/site.example.yaml")
     return specs
+
+
+def write_child_config(cfg: Config, redis_url: str, folder: Path) -> Path:
+    """``cfg`` with ``redis.url`` = ``redis_url`` as ``folder/config.yaml``, readable by this user only (it may
+    hold the Redis password): the config a command-line child is started with."""
+    import yaml
+
+    data = config_to_dict(cfg)
+    data["redis"]["url"] = redis_url
+    path = folder / "config.yaml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        yaml.safe_dump(data, f, sort_keys=False)
+    return path
+
+
+def ui_command(config_path: Path, log_level: str) -> list[str]:
+    """The web console child's command line (the ``mctrack ui`` subcommand of this Python's tracker)."""
+    return [sys.executable, "-m", "tracker", "--log-level", log_level, "ui", "--config", str(config_path)]
 
 
 def _child_main(spec: ChildSpec, cfg: Config, redis_url: str | None, log_level: str, stop: Any) -> None:
@@ -181,6 +214,7 @@ class Supervisor:
         self.metrics = ProcessMetrics("supervisor")
         self.readiness = Readiness()
         self._server: MetricsServer | None = None
+        self._child_config_dir: Path | None = None  # the command-line children's config file (start_ui)
 
     # ------------------------------------------------------------------------------------------------ redis
     def _open_redis(self) -> None:
@@ -212,10 +246,14 @@ class Supervisor:
 
     # ------------------------------------------------------------------------------------------------ children
     def _start(self, child: _Child) -> None:
-        child.stop = self._ctx.Event()
-        child.proc = self._ctx.Process(target=_child_main, name=f"mctrack-{child.spec.key}",
-                                       args=(child.spec, self.cfg, self.redis_url, self.log_level, child.stop),
-                                       daemon=False)
+        if child.spec.kind == KIND_UI:
+            child.proc = CommandProcess(ui_command(self._child_config(), self.log_level))
+            child.stop = CommandStop(child.proc)
+        else:
+            child.stop = self._ctx.Event()
+            child.proc = self._ctx.Process(target=_child_main, name=f"mctrack-{child.spec.key}",
+                                           args=(child.spec, self.cfg, self.redis_url, self.log_level, child.stop),
+                                           daemon=False)
         child.proc.start()
         now = time.monotonic()
         child.started_mono = child.last_progress_mono = now
@@ -224,6 +262,15 @@ class Supervisor:
         child.state = "running"
         self.metrics.child_up.labels(child=child.spec.key).set(1)
         logger.info("started %s (pid %d)", child.spec.key, child.proc.pid)
+
+    def _child_config(self) -> Path:
+        """The effective config for command-line children, written once (see :func:`write_child_config`)."""
+        if self._child_config_dir is None:
+            self._child_config_dir = Path(tempfile.mkdtemp(prefix="mctrack-run-"))
+        path = self._child_config_dir / "config.yaml"
+        if not path.exists():
+            write_child_config(self.cfg, self.redis_url or "", self._child_config_dir)
+        return path
 
     def _on_exit(self, child: _Child, code: int | None, reason: str) -> None:
         now = time.monotonic()
@@ -235,10 +282,10 @@ class Supervisor:
             child.state = "stopped"
             logger.info("%s finished (end of its source)", child.spec.key)
             return
-        if code == EXIT_FATAL and child.spec.kind == KIND_WORKER:
+        if code == EXIT_FATAL and child.spec.kind in (KIND_WORKER, KIND_UI):
             child.state = "failed"
-            logger.error("%s cannot run (exit code 2: bad config, missing model or unreadable source; see its log); "
-                         "not restarting it", child.spec.key)
+            logger.error("%s cannot run (exit code 2: bad config, missing model, unreadable source or unusable "
+                         "port; see its log); not restarting it", child.spec.key)
             return
         if uptime >= self.scfg.healthy_after_s:
             child.attempt = 0
@@ -299,7 +346,7 @@ class Supervisor:
                     self._on_exit(child, code, f"exited with code {code}" if code >= 0 else
                                   f"was killed by signal {-code}")
                     continue
-                if redis_ok:
+                if redis_ok and child.spec.kind != KIND_UI:  # the web console writes no heartbeat
                     try:
                         hung = self._check_heartbeat(child, client, now)
                     except Exception as exc:
@@ -387,4 +434,7 @@ class Supervisor:
         if self._server is not None:
             self._server.close()
             self._server = None
+        if self._child_config_dir is not None:
+            shutil.rmtree(self._child_config_dir, ignore_errors=True)
+            self._child_config_dir = None
         logger.info("supervisor stopped")

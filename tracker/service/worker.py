@@ -33,12 +33,15 @@ from tracker.bus.heartbeat import (
     write_heartbeat,
 )
 from tracker.bus.outbox import Outbox
+from tracker.bus.schema import Keys
 from tracker.bus.write_behind import WriteBehindClient, make_outbox
 from tracker.config import Config, ConfigError
 from tracker.config.geometry import resolve_calibrations
 from tracker.pipeline.camera import CameraPipeline, FrameResult
 from tracker.pipeline.loop import FrameLoop
 from tracker.pipeline.publish_sink import FramePublisher, PublishSink
+from tracker.pipeline.sink import FrameSink
+from tracker.pipeline.snapshot_sink import SnapshotSink
 from tracker.telemetry.exit_codes import EXIT_ERROR, EXIT_FATAL, EXIT_OK
 from tracker.telemetry.logs import set_camera_id
 from tracker.telemetry.metrics import (
@@ -193,7 +196,6 @@ def run_worker(cfg: Config, camera: str, source_spec: str, *, redis_url: str | N
     """
     from streams.factory import open_source
     from tracker.bus.publisher import TrackletPublisher
-    from tracker.bus.schema import Keys
 
     stop = stop or threading.Event()
     if not _CAMERA_ID.fullmatch(camera or ""):
@@ -283,20 +285,28 @@ def _loop(cfg: Config, camera: str, source: Any, pipeline: CameraPipeline, publi
     processed. The frames in flight are finished when the camera has nothing ready, and at the end."""
     poll_s = min(_MAX_POLL_S, cfg.worker.heartbeat_interval_s)
     counts = _WorkerMetrics(camera, metrics)
-    with FrameLoop({camera: pipeline}, [PublishSink(publisher), counts]) as loop:
+    snapshots = (SnapshotSink(outbox, Keys(cfg.redis.key_prefix), camera, cfg.snapshots)
+                 if cfg.snapshots.enabled else None)
+    sinks: list[FrameSink] = [PublishSink(publisher), counts, *([snapshots] if snapshots is not None else [])]
+    with FrameLoop({camera: pipeline}, sinks) as loop:
         for frame, got_s, idle in _frames(source, stop, poll_s, loop.has_frames_in_flight):
             if frame is not None:
                 loop.submit(frame, decode_ms=got_s * 1e3)
             else:
                 loop.flush()  # nothing new from the camera: finish the frames in flight
             if idle or beat.due():
-                _report(camera, source, outbox, beat, metrics, readiness, loop.frames_done, counts.active_tracks)
+                _report(camera, source, outbox, beat, metrics, readiness, loop.frames_done, counts.active_tracks,
+                        snapshots)
         loop.flush()
     return loop.frames_done
 
 
 def _report(camera: str, source: Any, outbox: Outbox, beat: _Beat, metrics: ProcessMetrics, readiness: Readiness,
-            processed: int, active: int) -> None:
+            processed: int, active: int, snapshots: SnapshotSink | None = None) -> None:
+    if snapshots is not None:
+        snap = snapshots.stats()
+        metrics.add_total(metrics.snapshots_written, snap.written, camera=camera)
+        metrics.add_total(metrics.snapshots_dropped, snap.dropped, camera=camera)
     st = source.stats()
     connected = bool(st.connected) or not hasattr(source, "read")
     metrics.add_total(metrics.frames_in, st.frames_read, camera=camera)

@@ -44,6 +44,9 @@ METRIC_HELP: dict[str, str] = {
     "mctrack_messages_published_total": "Frame messages confirmed by Redis.",
     "mctrack_redis_errors_total": "Failed Redis round trips.",
     "mctrack_redis_reconnects_total": "Recoveries from a Redis outage.",
+    "mctrack_snapshots_written_total": "Annotated camera snapshots written to Redis for the web console.",
+    "mctrack_snapshots_dropped_total": "Camera snapshots not written: Redis unreachable when due, replaced by a "
+                                       "newer one or too old before the writer got to them, or refused by Redis.",
     "mctrack_global_identities": "Global identities in the hub's matching gallery.",
     "mctrack_hub_messages_total": "Stream messages handled by the hub (applied, duplicate-skipped or "
                                   "dead-lettered).",
@@ -108,6 +111,10 @@ class ProcessMetrics:
                                     registry=r)
         self.redis_reconnects = Counter("mctrack_redis_reconnects", _h("mctrack_redis_reconnects_total"),
                                         ["process"], registry=r)
+        self.snapshots_written = Counter("mctrack_snapshots_written", _h("mctrack_snapshots_written_total"), cam,
+                                         registry=r)
+        self.snapshots_dropped = Counter("mctrack_snapshots_dropped", _h("mctrack_snapshots_dropped_total"), cam,
+                                         registry=r)
         self.global_identities = Gauge("mctrack_global_identities", _h("mctrack_global_identities"), registry=r)
         self.hub_messages = Counter("mctrack_hub_messages", _h("mctrack_hub_messages_total"), registry=r)
         self.hub_dead_letters = Counter("mctrack_hub_dead_letters", _h("mctrack_hub_dead_letters_total"),
