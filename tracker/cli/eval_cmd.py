@@ -8,8 +8,9 @@ Ground truth is ``<gt-dir>/<camera>/gt.txt`` (and ``seqinfo.ini`` for the frame 
 ``<gt-dir>/<seq>/gt/gt.txt`` + ``<gt-dir>/<seq>/seqinfo.ini`` (``--gt-dir`` may also be one sequence folder);
 predictions are ``<pred-dir>/<camera>.txt``. Both MOTChallenge gt dialects are read (``--gt-format``): MOT15
 (``...,conf,x,y,z``, conf 0 = ignored) and MOT16/17 (``...,consider,class,visibility``: pedestrians with
-consider 1 count, predictions on distractors are removed), each as TrackEval's MOTChallenge preprocessing does. Prints one row per camera and, for two or more cameras, the cross-camera row
-``MTMC`` (all cameras as one sequence with global ids; its HOTA / IDF1 are MTMC-HOTA / MTMC-IDF1). Scores are
+consider 1 count, predictions on distractors are removed), each as TrackEval's MOTChallenge preprocessing does.
+Prints one row per camera and, for two or more cameras, the cross-camera row ``MTMC`` (all cameras as one
+sequence with global ids; its HOTA / IDF1 are MTMC-HOTA / MTMC-IDF1). Scores are
 fractions (1.000 = perfect); see ``tracker.offline.evaluation`` for the exact protocol.
 
 ``--json`` prints one JSON object instead of the table, with keys:

@@ -112,9 +112,9 @@ def preprocess_frames(gt_frames: Sequence[np.ndarray], pred_frames: Sequence[np.
     Returns:
         The kept rows per frame, in their original order.
     """
-    from tracker.offline.evaluation import iou_matrix_tlwh  # noqa: PLC0415  (evaluation imports this module)
-
     from trackeval.utils import TrackEvalException  # noqa: PLC0415
+
+    from tracker.offline.evaluation import iou_matrix_tlwh  # noqa: PLC0415  (evaluation imports this module)
 
     n = len(gt_frames)
     box = slice(COL_LEFT, COL_LEFT + 4)
