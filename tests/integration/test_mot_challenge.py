@@ -4,13 +4,14 @@ preprocessing score them, ``mctrack eval``'s errors, and a short CLI replay of T
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from paths import DATA, REPO
+from paths import DATA
 
 from streams.factory import open_source
 from streams.image_folder import ImageFolderSource
@@ -220,20 +221,16 @@ def _tud_slice(mot_dev: Path, root: Path, frames: int) -> Path:
     return seq
 
 
-def test_cli_replay_of_a_tud_campus_slice_is_scored(mot_dev: Path, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(REPO)  # config/pets-dev.yaml's model paths are relative to the repository
+def test_cli_replay_of_a_tud_campus_slice_is_scored(mot_dev: Path, tmp_path: Path, model_overrides: list[str],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     seq = _tud_slice(mot_dev, tmp_path / "data", SLICE_FRAMES)
     out = tmp_path / "out"
-    assert cli_main(["replay", "--config", "config/pets-dev.yaml", "--camera", str(seq), "--no-hub",
-                     "--no-progress", "--out", str(out)]) == 0
+    sets = sum((["--set", s] for s in model_overrides), [])
+    assert cli_main(["replay", "--camera", str(seq), "--no-hub", "--no-progress", "--out", str(out), *sets]) == 0
     rows = read_mot(out / "TUD-Campus.txt")  # named after the folder
     assert rows[:, 0].min() == 1 and rows[:, 0].max() == SLICE_FRAMES  # gt's 1-based numbering, every frame
     capsys.readouterr()
     assert cli_main(["eval", "--gt-dir", str(tmp_path / "data"), "--pred-dir", str(out), "--json"]) == 0
-    import json
-
     scores = json.loads(capsys.readouterr().out)["cameras"]["TUD-Campus"]
     assert scores["num_frames"] == SLICE_FRAMES
     assert scores["hota"] > 0.45 and scores["idf1"] > 0.6  # a shifted frame numbering scores far lower
