@@ -117,7 +117,7 @@ def main() -> None:
                           for r in runs], indent=2))
         return
     print(f"predictions in {out}")
-    print("| sequence | tracker | HOTA | IDF1 | MOTA | IDs | fps |")
+    print("| sequence | tracker | HOTA | IDF1 | MOTA | IDSW | fps |")
     print("|---|---|---|---|---|---|---|")
     for r in runs:
         s = r.scores
