@@ -4,9 +4,13 @@ Usage::
 
     mctrack eval --gt-dir ../shared/data/pets-s2l1-dev/two-cam --pred-dir runs/two-cam [--cameras cam1,cam2] [--json]
 
-Ground truth is ``<gt-dir>/<camera>/gt.txt`` (and ``seqinfo.ini`` for the frame count), predictions are
-``<pred-dir>/<camera>.txt``. Prints one row per camera and, for two or more cameras, the cross-camera row
-``MTMC`` (all cameras as one sequence with global ids; its HOTA / IDF1 are MTMC-HOTA / MTMC-IDF1). Scores are
+Ground truth is ``<gt-dir>/<camera>/gt.txt`` (and ``seqinfo.ini`` for the frame count) or MOTChallenge's layout
+``<gt-dir>/<seq>/gt/gt.txt`` + ``<gt-dir>/<seq>/seqinfo.ini`` (``--gt-dir`` may also be one sequence folder);
+predictions are ``<pred-dir>/<camera>.txt``. Both MOTChallenge gt dialects are read (``--gt-format``): MOT15
+(``...,conf,x,y,z``, conf 0 = ignored) and MOT16/17 (``...,consider,class,visibility``: pedestrians with
+consider 1 count, predictions on distractors are removed), each as TrackEval's MOTChallenge preprocessing does.
+Prints one row per camera and, for two or more cameras, the cross-camera row ``MTMC`` (all cameras as one
+sequence with global ids; its HOTA / IDF1 are MTMC-HOTA / MTMC-IDF1). Scores are
 fractions (1.000 = perfect); see ``tracker.offline.evaluation`` for the exact protocol.
 
 ``--json`` prints one JSON object instead of the table, with keys:
@@ -55,16 +59,23 @@ _SCORE_DECIMALS = 3
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval", help="score MOTChallenge predictions against ground truth (per camera and cross-camera)",
-        description="Score <pred-dir>/<camera>.txt against <gt-dir>/<camera>/gt.txt with TrackEval's HOTA, "
+        description="Score <pred-dir>/<camera>.txt against <gt-dir>/<camera>/gt.txt (or MOTChallenge's "
+                    "<gt-dir>/<seq>/gt/gt.txt + seqinfo.ini) with TrackEval's HOTA, "
                     "CLEAR (MOTA) and Identity (IDF1) metrics; with two or more cameras also the cross-camera "
                     "MTMC row (all cameras as one sequence, ids must agree across cameras).")
-    parser.add_argument("--gt-dir", required=True, help="ground-truth folder holding <camera>/gt.txt")
+    parser.add_argument("--gt-dir", required=True,
+                        help="ground-truth folder holding <camera>/gt.txt or <seq>/gt/gt.txt, or one MOTChallenge "
+                             "sequence folder")
     parser.add_argument("--pred-dir", required=True, help="folder holding one <camera>.txt per camera")
     parser.add_argument("--cameras", default=None,
                         help="comma-separated cameras to evaluate (default: every <gt-dir>/<camera>/gt.txt)")
     parser.add_argument("--gt-file", default="gt.txt",
                         help="ground-truth file name in each camera folder (default gt.txt; e.g. gt_annotation.txt "
                              "for the annotation's own ids, where a returning person gets a new id)")
+    parser.add_argument("--gt-format", choices=("auto", "mot15", "mot16"), default="auto",
+                        help="ground-truth dialect: mot15 (frame,id,l,t,w,h,conf,x,y,z; conf 0 = ignore), mot16 "
+                             "(MOT16/17: frame,id,l,t,w,h,consider,class,visibility; distractor classes handled as "
+                             "TrackEval does) or auto (default: mot16 when the file has that layout)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.set_defaults(func=run)
 
@@ -102,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
             print("mctrack eval: error: --cameras is empty; give camera names like cam1,cam2", file=sys.stderr)
             return 2
     try:
-        result = evaluate_dirs(args.gt_dir, args.pred_dir, cameras, gt_file=args.gt_file)
+        result = evaluate_dirs(args.gt_dir, args.pred_dir, cameras, gt_file=args.gt_file,
+                               gt_format=args.gt_format)
     except (EvaluationError, MotFormatError) as exc:
         print(f"mctrack eval: error: {exc}", file=sys.stderr)
         return 2

@@ -1,12 +1,15 @@
 """Per-camera and cross-camera (MTMC) tracking scores with TrackEval's HOTA, CLEAR and Identity metrics.
 
 The metric classes of the PyPI ``trackeval`` package are used directly (``eval_sequence(data)``); this module
-builds their input the way TrackEval's MOTChallenge loader does for MOT15-style ground truth (no classes):
+builds their input as TrackEval's MOTChallenge loader does, and leaves the choice of which gt and predicted rows
+count to TrackEval's own MOTChallenge preprocessing (:mod:`tracker.offline.gt_format`), for either gt dialect:
 
-* gt rows whose column 7 ("consider" / zero-marked flag) is 0 are dropped; all predictions are kept
-  (no distractor classes, no crowd-ignore regions, no confidence threshold);
+* ``mot15``: gt rows whose column 7 ("consider" / zero-marked flag) is 0 are dropped; all predictions are kept;
+* ``mot16`` (MOT16/17 ``...,consider,class,visibility``): only class 1 with consider 1 is gt, and predictions
+  matched to a distractor (person on vehicle, static person, distractor, reflection) are removed;
+* ``auto`` (default): ``mot16`` when the file has that layout, else ``mot15``;
 * per timestep, similarity = IoU of the ``tlwh`` boxes; ids are relabelled to contiguous 0-based ints over the
-  evaluated sequence; ids must be unique within a frame.
+  evaluated sequence; ids must be unique within a frame. No crowd-ignore regions, no confidence threshold.
 
 Scores are fractions in [0, 1] (MOTA can be negative). HOTA, DetA, AssA and LocA are averaged over the IoU
 thresholds 0.05..0.95 (TrackEval's summary); MOTA/MOTP/IDSW and IDF1/IDP/IDR use IoU >= 0.5.
@@ -17,8 +20,12 @@ This equals the data README's protocol of shifting camera i's frames by i * 1000
 without ground truth and predictions without touching any state, so the empty frames in between change
 nothing (``tests/test_evaluation.py`` checks the two against each other). Only computed for >= 2 cameras.
 
-Layout read by :func:`evaluate_dirs`: ground truth ``<gt_dir>/<camera>/gt.txt`` (plus an optional
-``seqinfo.ini`` whose ``seqLength`` is the frame count), predictions ``<pred_dir>/<camera>.txt``.
+Layouts read by :func:`evaluate_dirs` (predictions always ``<pred_dir>/<camera>.txt``):
+
+* ``<gt_dir>/<camera>/gt.txt``, plus an optional ``<gt_dir>/<camera>/seqinfo.ini`` whose ``seqLength`` is the
+  frame count (the ``pets-s2l1-dev`` layout);
+* MOTChallenge's own: ``<gt_dir>/<seq>/gt/gt.txt`` with a required ``<gt_dir>/<seq>/seqinfo.ini``; ``gt_dir``
+  may also be one sequence folder itself (camera = the folder's name).
 """
 
 from __future__ import annotations
@@ -32,12 +39,14 @@ from typing import Any
 
 import numpy as np
 
+from tracker.offline.gt_format import preprocess_frames, resolve_gt_format
 from tracker.offline.motio import (
     COL_CONF,
     COL_FRAME,
     COL_ID,
     COL_LEFT,
     MOT_NUM_COLUMNS,
+    MotFormatError,
     read_mot,
     read_seqinfo,
 )
@@ -63,6 +72,8 @@ logger = logging.getLogger(__name__)
 CROSS_CAMERA_NAME = "MTMC"  # name of the cross-camera row
 MATCH_IOU_THRESHOLD = 0.5  # IoU for a true positive in CLEAR (MOTA, IDSW) and Identity (IDF1); MOTChallenge value
 GT_FILE = "gt.txt"
+MOT_GT_DIR = "gt"  # MOTChallenge layout: <seq>/gt/gt.txt beside <seq>/seqinfo.ini
+SEQINFO_FILE = "seqinfo.ini"
 PRED_SUFFIX = ".txt"
 GT_CONSIDER_COL = COL_CONF  # column 7 of gt: 0 = zero-marked / ignore, anything else = evaluate
 _EPS = np.finfo(float).eps  # TrackEval's tolerance in its IoU
@@ -199,11 +210,15 @@ def _as_mot_rows(rows: Any, what: str) -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] < GT_CONSIDER_COL + 1:
         raise EvaluationError(f"{what}: expected (N, {GT_CONSIDER_COL + 1}..{MOT_NUM_COLUMNS}) MOT rows "
                               f"(as returned by tracker.offline.motio.read_mot), got shape {arr.shape}")
+    if arr.shape[1] < MOT_NUM_COLUMNS:  # absent trailing columns read as -1, as read_mot fills them
+        arr = np.concatenate([arr, np.full((len(arr), MOT_NUM_COLUMNS - arr.shape[1]), -1.0)], axis=1)
     return arr
 
 
-def _timesteps(gt_rows: Any, pred_rows: Any, num_frames: int | None, name: str) -> list[_Timestep]:
+def _timesteps(gt_rows: Any, pred_rows: Any, num_frames: int | None, name: str,
+               gt_format: str = "auto") -> list[_Timestep]:
     gt = _as_mot_rows(gt_rows, f"{name} ground truth")
+    dialect = resolve_gt_format(gt_format, gt, f"{name} ground truth")
     pred = _as_mot_rows(pred_rows, f"{name} predictions")
     if num_frames is None:
         num_frames = int(max(gt[:, COL_FRAME].max(initial=0), pred[:, COL_FRAME].max(initial=0)))
@@ -216,10 +231,10 @@ def _timesteps(gt_rows: Any, pred_rows: Any, num_frames: int | None, name: str) 
     pred_frames = _split_by_frame(pred, num_frames)
     _check_unique_ids(gt_frames, f"{name} ground truth")
     _check_unique_ids(pred_frames, f"{name} predictions")
+    gt_frames, pred_frames = preprocess_frames(gt_frames, pred_frames, dialect, name)
     steps = []
     box = slice(COL_LEFT, COL_LEFT + 4)
     for g, p in zip(gt_frames, pred_frames):
-        g = g[g[:, GT_CONSIDER_COL] != 0]  # MOT15 preprocessing: drop zero-marked gt
         steps.append(_Timestep(
             gt_ids=g[:, COL_ID].astype(np.int64), pred_ids=p[:, COL_ID].astype(np.int64),
             gt_tlwh=g[:, box], pred_tlwh=p[:, box], pred_conf=p[:, COL_CONF],
@@ -253,18 +268,20 @@ def _data_from_steps(steps: list[_Timestep], name: str) -> dict[str, Any]:
 
 
 def build_sequence_data(gt_rows: Any, pred_rows: Any, num_frames: int | None = None,
-                        name: str = "sequence") -> dict[str, Any]:
+                        name: str = "sequence", gt_format: str = "auto") -> dict[str, Any]:
     """TrackEval's per-sequence ``data`` dict (the input of ``metric.eval_sequence``).
 
     Args:
-        gt_rows: (N, 7..10) MOT rows (``read_mot``); rows with column 7 == 0 are dropped.
-        pred_rows: (M, 7..10) MOT rows; all kept.
+        gt_rows: (N, 7..10) MOT rows (``read_mot``); which count depends on ``gt_format``.
+        pred_rows: (M, 7..10) MOT rows; all kept, except (``mot16``) those matched to a distractor.
         num_frames: sequence length; frames must lie in 1..num_frames. None: the largest frame present.
         name: sequence name used in error messages.
+        gt_format: ``auto``, ``mot15`` or ``mot16`` (module docstring).
     Raises:
         EvaluationError: a frame out of range, or an id twice in one frame.
+        tracker.offline.motio.MotFormatError: ``mot16`` asked for rows that are not MOT16 ground truth.
     """
-    return _data_from_steps(_timesteps(gt_rows, pred_rows, num_frames, name), name)
+    return _data_from_steps(_timesteps(gt_rows, pred_rows, num_frames, name, gt_format), name)
 
 
 def evaluate_data(data: Mapping[str, Any], name: str) -> SequenceScores:
@@ -289,19 +306,21 @@ def evaluate_data(data: Mapping[str, Any], name: str) -> SequenceScores:
 
 
 def evaluate_sequence(gt_rows: Any, pred_rows: Any, num_frames: int | None = None,
-                      name: str = "sequence") -> SequenceScores:
+                      name: str = "sequence", gt_format: str = "auto") -> SequenceScores:
     """Scores of one sequence. Arguments as in :func:`build_sequence_data`."""
-    return evaluate_data(build_sequence_data(gt_rows, pred_rows, num_frames, name), name)
+    return evaluate_data(build_sequence_data(gt_rows, pred_rows, num_frames, name, gt_format), name)
 
 
 def evaluate_cameras(gt_by_camera: Mapping[str, Any], pred_by_camera: Mapping[str, Any],
-                     num_frames_by_camera: Mapping[str, int | None] | None = None) -> EvaluationResult:
+                     num_frames_by_camera: Mapping[str, int | None] | None = None,
+                     gt_format: str = "auto") -> EvaluationResult:
     """Per-camera scores plus, for >= 2 cameras, the cross-camera (MTMC) row.
 
     Args:
         gt_by_camera: camera -> (N, 7..10) gt rows with GLOBAL ids.
         pred_by_camera: camera -> (M, 7..10) predicted rows; must have the same cameras as gt (may be empty).
         num_frames_by_camera: camera -> frame count (None / missing: largest frame present).
+        gt_format: ``auto`` (detected per camera), ``mot15`` or ``mot16`` (module docstring).
     Raises:
         EvaluationError: no cameras, camera sets differ, or bad rows (see :func:`build_sequence_data`).
     """
@@ -314,7 +333,7 @@ def evaluate_cameras(gt_by_camera: Mapping[str, Any], pred_by_camera: Mapping[st
         raise EvaluationError(f"predictions and ground truth name different cameras: no predictions for "
                               f"{missing or 'none'}, no ground truth for {extra or 'none'}")
     frames = dict(num_frames_by_camera or {})
-    steps = {c: _timesteps(gt_by_camera[c], pred_by_camera[c], frames.get(c), c) for c in cameras}
+    steps = {c: _timesteps(gt_by_camera[c], pred_by_camera[c], frames.get(c), c, gt_format) for c in cameras}
     per_camera = {c: evaluate_data(_data_from_steps(steps[c], c), c) for c in cameras}
     cross = None
     if len(cameras) >= 2:
@@ -325,37 +344,81 @@ def evaluate_cameras(gt_by_camera: Mapping[str, Any], pred_by_camera: Mapping[st
     return EvaluationResult(cameras=per_camera, cross_camera=cross, camera_order=cameras)
 
 
+def _gt_path(camera_dir: Path, gt_file: str) -> Path | None:
+    """A camera's gt file: ``<camera>/<gt_file>``, or MOTChallenge's ``<camera>/gt/<gt_file>``; None if neither."""
+    for path in (camera_dir / gt_file, camera_dir / MOT_GT_DIR / gt_file):
+        if path.is_file():
+            return path
+    return None
+
+
+def _is_sequence_dir(folder: Path, gt_file: str) -> bool:
+    """A MOTChallenge sequence folder itself: ``seqinfo.ini`` and ``gt/<gt_file>``."""
+    return (folder / SEQINFO_FILE).is_file() and (folder / MOT_GT_DIR / gt_file).is_file()
+
+
 def list_gt_cameras(gt_dir: str | os.PathLike[str], gt_file: str = GT_FILE) -> list[str]:
-    """Sorted names of the sub-folders of ``gt_dir`` that hold a ``gt_file`` (default ``gt.txt``)."""
+    """Sorted names of the sub-folders of ``gt_dir`` that hold a ``gt_file`` (default ``gt.txt``), directly or in
+    ``gt/``; ``[name]`` when ``gt_dir`` is itself a MOTChallenge sequence folder."""
     root = Path(gt_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"ground-truth folder {root} does not exist (expected <gt-dir>/<camera>/{gt_file})")
-    return sorted(p.name for p in root.iterdir() if (p / gt_file).is_file())
+        raise FileNotFoundError(f"ground-truth folder {root} does not exist (expected <gt-dir>/<camera>/{gt_file} "
+                                f"or <gt-dir>/<seq>/{MOT_GT_DIR}/{gt_file})")
+    if _is_sequence_dir(root, gt_file):
+        return [root.resolve().name]
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and _gt_path(p, gt_file) is not None)
+
+
+def _sequence_length(camera_dir: Path, gt_path: Path) -> int | None:
+    """``seqLength`` from ``<camera>/seqinfo.ini``; required in the MOTChallenge layout (gt in ``gt/``)."""
+    seqinfo_path = camera_dir / SEQINFO_FILE
+    mot_layout = gt_path.parent.name == MOT_GT_DIR
+    if not seqinfo_path.is_file():
+        if mot_layout:
+            raise FileNotFoundError(f"{seqinfo_path} is missing: a MOTChallenge sequence ({gt_path}) needs its "
+                                    f"seqinfo.ini with [Sequence] seqLength (the frame count)")
+        return None
+    seq_length = read_seqinfo(seqinfo_path).get("seqLength")
+    if seq_length is None:
+        if mot_layout:
+            raise MotFormatError(f"{seqinfo_path}: no seqLength in [Sequence]; add seqLength=<number of frames>")
+        return None
+    if not isinstance(seq_length, int) or seq_length < 1:
+        raise MotFormatError(f"{seqinfo_path}: seqLength = {seq_length!r} must be a positive whole number of frames")
+    return seq_length
 
 
 def evaluate_dirs(gt_dir: str | os.PathLike[str], pred_dir: str | os.PathLike[str],
-                  cameras: Sequence[str] | None = None, gt_file: str = GT_FILE) -> EvaluationResult:
-    """Read ``<gt_dir>/<camera>/gt.txt`` and ``<pred_dir>/<camera>.txt`` for every camera and evaluate.
+                  cameras: Sequence[str] | None = None, gt_file: str = GT_FILE,
+                  gt_format: str = "auto") -> EvaluationResult:
+    """Read every camera's ground truth and ``<pred_dir>/<camera>.txt`` and evaluate.
 
     Args:
-        gt_dir: ground-truth setup folder (e.g. ``pets-s2l1-dev/two-cam``).
+        gt_dir: ground-truth folder: ``<camera>/gt.txt`` per camera (e.g. ``pets-s2l1-dev/two-cam``),
+            MOTChallenge sequences ``<seq>/gt/gt.txt`` + ``<seq>/seqinfo.ini`` (e.g. ``mot-dev``), or one
+            MOTChallenge sequence folder.
         pred_dir: folder of prediction files, one ``<camera>.txt`` per camera (an empty file scores 0).
         cameras: cameras to evaluate (None: every camera folder with a gt.txt). Always reported sorted.
         gt_file: name of the ground-truth file in each camera folder (e.g. ``gt_annotation.txt``, the PETS
             annotation's own ids, where a returning person gets a new id).
+        gt_format: ``auto``, ``mot15`` or ``mot16`` (module docstring).
     Raises:
-        FileNotFoundError: gt folder / a requested camera's gt.txt missing, or no cameras found.
+        FileNotFoundError: gt folder / a requested camera's gt.txt / a MOTChallenge seqinfo.ini missing, or no
+            cameras found.
         MissingPredictionError: prediction files missing; the message lists them all.
-        tracker.offline.motio.MotFormatError: a malformed line (file and line named).
+        tracker.offline.motio.MotFormatError: a malformed line (file and line named), a bad seqinfo.ini, or
+            ``mot16`` asked for a file that is not MOT16 ground truth.
         EvaluationError: see :func:`evaluate_cameras`.
     """
     gt_root, pred_root = Path(gt_dir), Path(pred_dir)
     available = list_gt_cameras(gt_root, gt_file)
+    single_sequence = _is_sequence_dir(gt_root, gt_file)
     if cameras is None:
         selected = available
         if not selected:
             raise FileNotFoundError(f"no camera folders with a {gt_file} under {gt_root} "
-                                    f"(expected <gt-dir>/<camera>/{gt_file})")
+                                    f"(expected <gt-dir>/<camera>/{gt_file} or <gt-dir>/<seq>/{MOT_GT_DIR}/{gt_file} "
+                                    f"with <gt-dir>/<seq>/{SEQINFO_FILE})")
     else:
         selected = sorted(set(cameras))
         unknown = [c for c in selected if c not in available]
@@ -373,9 +436,11 @@ def evaluate_dirs(gt_dir: str | os.PathLike[str], pred_dir: str | os.PathLike[st
             + " (MOTChallenge rows frame,id,left,top,width,height,conf,-1,-1,-1; an empty file is allowed)")
     gt, pred, frames = {}, {}, {}
     for cam in selected:
-        gt[cam] = read_mot(gt_root / cam / gt_file)
+        camera_dir = gt_root if single_sequence else gt_root / cam
+        gt_path = _gt_path(camera_dir, gt_file)
+        if gt_path is None:
+            raise FileNotFoundError(f"{camera_dir}: no {gt_file} (nor {MOT_GT_DIR}/{gt_file})")
+        frames[cam] = _sequence_length(camera_dir, gt_path)
+        gt[cam] = read_mot(gt_path)
         pred[cam] = read_mot(pred_root / f"{cam}{PRED_SUFFIX}")
-        seqinfo_path = gt_root / cam / "seqinfo.ini"
-        seq_length = read_seqinfo(seqinfo_path).get("seqLength") if seqinfo_path.is_file() else None
-        frames[cam] = int(seq_length) if seq_length is not None else None
-    return evaluate_cameras(gt, pred, frames)
+    return evaluate_cameras(gt, pred, frames, gt_format)

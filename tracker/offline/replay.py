@@ -65,7 +65,8 @@ class ReplaySummary:
 
 
 def parse_camera_spec(text: str) -> CameraSpec:
-    """``NAME=PATH`` -> CameraSpec; a bare path takes its parent folder's name (``.../cam1/video.mp4`` -> cam1)."""
+    """``NAME=PATH`` -> CameraSpec; a bare file path takes its parent folder's name (``.../cam1/video.mp4`` -> cam1),
+    a bare folder its own (``.../TUD-Campus`` -> TUD-Campus, the name its ground truth is evaluated under)."""
     import re
 
     from tracker.config import ConfigError
@@ -75,7 +76,7 @@ def parse_camera_spec(text: str) -> CameraSpec:
     else:
         source = text
         p = Path(source)
-        name = p.parent.name if p.suffix else p.name
+        name = p.parent.name if p.suffix and not p.is_dir() else p.name  # a folder (MOT sequence) names itself
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
         raise ConfigError(f"--camera {text!r}: camera name {name!r} must be 1-64 letters, digits, '-' or '_' "
                           f"(use NAME=PATH)")
