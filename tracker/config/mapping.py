@@ -42,6 +42,10 @@ def tracker_params(cfg: TrackerConfig) -> TrackerParams:
         output_box=cfg.output_box,
         gallery_size=cfg.gallery_size,
         max_history=cfg.max_history,
+        split_switches=cfg.split_switches,
+        switch_min_embeddings=cfg.switch_min_embeddings,
+        switch_sigmas=cfg.switch_sigmas,
+        switch_watch_s=cfg.switch_watch_s,
     )
 
 
