@@ -51,7 +51,7 @@ def test_a_switch_to_a_known_person_is_found(rng: np.random.Generator) -> None:
     a, b = _person(rng), None
     b = _person(rng, like=a, similarity=0.7)  # look-alikes: a cosine gate alone would let them swap
     ref = reference_stats(_samples(rng, a, 10))
-    others = [reference_stats(_samples(rng, b, 10)).mean]
+    others = [reference_stats(_samples(rng, b, 10))]
     assert is_switch(ref, _samples(rng, b, 3), others, sigmas=3.0)
     # the same person after the crossing is no switch
     assert not is_switch(ref, _samples(rng, a, 3), others, sigmas=3.0)
@@ -62,7 +62,7 @@ def test_a_single_bad_embedding_is_no_switch(rng: np.random.Generator) -> None:
     b = _person(rng, like=a, similarity=0.5)
     ref = reference_stats(_samples(rng, a, 10))
     recent = np.concatenate([_samples(rng, a, 1), _samples(rng, b, 1), _samples(rng, a, 1)])
-    assert not is_switch(ref, recent, [b], sigmas=3.0)
+    assert not is_switch(ref, recent, [reference_stats(_samples(rng, b, 10))], sigmas=3.0)
 
 
 def test_far_but_like_nobody_else_is_no_switch(rng: np.random.Generator) -> None:
@@ -71,7 +71,8 @@ def test_far_but_like_nobody_else_is_no_switch(rng: np.random.Generator) -> None
     changed = _person(rng, like=a, similarity=0.6)
     unrelated = _person(rng)
     ref = reference_stats(_samples(rng, a, 10))
-    assert not is_switch(ref, _samples(rng, changed, 3), [unrelated], sigmas=3.0)
+    assert not is_switch(ref, _samples(rng, changed, 3), [reference_stats(_samples(rng, unrelated, 10))],
+                         sigmas=3.0)
 
 
 def test_a_gradual_drift_is_no_switch(rng: np.random.Generator) -> None:
@@ -80,6 +81,7 @@ def test_a_gradual_drift_is_no_switch(rng: np.random.Generator) -> None:
     a = _person(rng)
     c = _person(rng, like=a, similarity=0.3)
     watch = AppearanceWatch(reference_size=15)
+    others = [reference_stats(_samples(rng, c, 10))]
     for i in range(60):
         frac = i / 59
         proto = _unit((1 - frac) * a + frac * c)
@@ -88,7 +90,7 @@ def test_a_gradual_drift_is_no_switch(rng: np.random.Generator) -> None:
         watch.add(_samples(rng, proto, 1)[0])
         ref = watch.stats()
         if watch.watching and len(watch.recent) >= 3 and ref is not None:
-            assert not is_switch(ref, np.array(list(watch.recent)[-3:]), [c], sigmas=3.0), f"embedding {i}"
+            assert not is_switch(ref, np.array(list(watch.recent)[-3:]), others, sigmas=3.0), f"embedding {i}"
         watch.end_watch_if_due(i + 1)
 
 

@@ -34,7 +34,7 @@ from tracker.core.costs import INFEASIBLE, cosine_distance, fuse_costs
 from tracker.core.detections import Detections
 from tracker.core.kalman import KalmanModel, clamp_height_velocity
 from tracker.core.params import KalmanParams, TrackerParams
-from tracker.core.switch import is_switch
+from tracker.core.switch import ReferenceStats, is_switch
 from tracker.core.track import BoxRecord, Track, smooth_features
 
 __all__ = ["MultiObjectTracker", "TrackOutput", "TrackerStep"]
@@ -111,7 +111,7 @@ class MultiObjectTracker:
         self.watch_frames = max(1, int(round(params.switch_watch_s * fps)))
         # (frame deleted or split, unit reference appearance (D,)) of tracks that ended recently: a switched
         # track may have taken the person one of them followed
-        self._ended: deque[tuple[int, np.ndarray]] = deque(maxlen=64)
+        self._ended: deque[tuple[int, ReferenceStats]] = deque(maxlen=64)
         self.tracks: list[Track] = []
         self._next_id = 1
         self._predicted = False
@@ -376,7 +376,7 @@ class MultiObjectTracker:
         due = [t for t in due if id(t) in tracks_now]
         if not due:
             return []
-        self._ended = deque(((fr, mean) for fr, mean in self._ended if frame_index - fr <= self.max_age_frames),
+        self._ended = deque(((fr, s) for fr, s in self._ended if frame_index - fr <= self.max_age_frames),
                             maxlen=self._ended.maxlen)
         refs = {id(t): t.watch.stats() for t in self.tracks}
         pooled = [s.var for s in refs.values() if s is not None and s.n >= 2 * m]
@@ -384,16 +384,16 @@ class MultiObjectTracker:
         splits: list[tuple[int, int]] = []
         for t in due:
             ref = refs[id(t)]
-            if ref is None or ref.n < m:
+            if ref is None or ref.n < 2 * m:  # a shorter reference's spread is unreliable
                 continue
-            others = [s.mean for key, s in refs.items() if s is not None and key != id(t)]
-            others += [mean for _, mean in self._ended]
+            others = [s for key, s in refs.items() if s is not None and key != id(t) and s.n >= 2 * m]
+            others += [s for _, s in self._ended if s.n >= 2 * m]
             recent = list(t.watch.recent)[-m:]
             if not is_switch(ref, np.array(recent), others, p.switch_sigmas, pooled_var, m):
                 continue
             old = t.track_id
             t.track_id = self._take_id()
-            self._ended.append((frame_index, ref.mean))
+            self._ended.append((frame_index, ref))
             t.restart_appearance(recent)
             splits.append((old, t.track_id))
             log.debug("track %d switched people after a crossing: continues as %d (frame %d)", old, t.track_id,
@@ -413,7 +413,7 @@ class MultiObjectTracker:
         for t in self.tracks:
             stats = t.watch.stats() if t.is_deleted and t.track_id else None
             if stats is not None:
-                self._ended.append((frame_index, stats.mean))
+                self._ended.append((frame_index, stats))
         self.tracks = [t for t in self.tracks if not t.is_deleted]
         self._geometry = None
         return deleted_ids

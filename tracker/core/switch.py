@@ -9,10 +9,10 @@ whose cosine scales differ:
 * reference: the track's un-occluded embeddings taken while nobody was near (frozen during a crossing). Its
   spread is the leave-one-out similarity of each reference embedding to the mean of the others: mean ``mu`` and
   standard deviation ``sigma`` (shrunk towards the camera's pooled spread when the reference is short).
-* after the crossing, the last ``min_embeddings`` un-occluded embeddings must each lie more than ``sigmas``
-  standard deviations below ``mu`` (one odd crop, or a slow drift that the rolling reference follows, does not),
-* and their mean must be more similar to another track's reference appearance (a live one, a lost one, or one
-  that ended recently) than to the track's own.
+* after the crossing, the last ``min_embeddings`` un-occluded embeddings must each lie within ``sigmas`` standard
+  deviations of another track's own similarity level (a live track, a lost one, or one that ended recently),
+* and more than ``sigmas`` standard deviations further below ``mu`` than that (one odd crop, or a slow drift that
+  the rolling reference follows, does not): usual for someone else, unusual for the track.
 
 Embeddings are (D,) float32 vectors of any norm (normalised here); similarities are cosine similarities.
 """
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["AppearanceWatch", "ReferenceStats", "reference_stats", "is_switch"]
+__all__ = ["AppearanceWatch", "ReferenceStats", "reference_stats", "is_switch", "switch_scores"]
 
 _EPS = 1e-12
 
@@ -56,26 +56,41 @@ def reference_stats(embeddings: np.ndarray) -> ReferenceStats:
     return ReferenceStats(_unit(total), float(sims.mean()), float(sims.var(ddof=1)), len(e))
 
 
-def is_switch(ref: ReferenceStats, recent: np.ndarray, others: Sequence[np.ndarray], sigmas: float,
+def _z_scores(ref: ReferenceStats, units: np.ndarray, pooled_var: float | None, prior_weight: int) -> np.ndarray:
+    """(M,) how many of ``ref``'s standard deviations each unit embedding (M, D) lies below ``ref``'s own
+    similarity level ``mu``; the variance is shrunk towards ``pooled_var`` with the weight of ``prior_weight``
+    embeddings."""
+    var = ref.var if pooled_var is None else (ref.n * ref.var + prior_weight * pooled_var) / (ref.n + prior_weight)
+    sigma = max(float(np.sqrt(max(var, 0.0))), 1e-6)
+    return np.asarray((ref.mu - units @ ref.mean) / sigma)
+
+
+def switch_scores(ref: ReferenceStats, recent: np.ndarray, others: Sequence[ReferenceStats],
+                  pooled_var: float | None = None, prior_weight: int = 0) -> tuple[float, float]:
+    """(far, like): ``far`` the least distance, in the track's own standard deviations, of the embeddings
+    ``recent`` (M, D) below the track's own similarity level; ``like`` the least, over ``others``, of the largest
+    such distance from that other track's level (inf without others). A switch shows as far > sigmas and
+    like < sigmas: every new embedding is unusual for the track and usual for someone else."""
+    e = _unit(np.asarray(recent, np.float64))
+    far = float(_z_scores(ref, e, pooled_var, prior_weight).min())
+    like = min((float(_z_scores(o, e, pooled_var, prior_weight).max()) for o in others), default=np.inf)
+    return far, like
+
+
+def is_switch(ref: ReferenceStats, recent: np.ndarray, others: Sequence[ReferenceStats], sigmas: float,
               pooled_var: float | None = None, prior_weight: int = 0) -> bool:
     """Do the embeddings ``recent`` (M, D), taken after a crossing, belong to another person than ``ref``?
 
-    Every one of them lies more than ``sigmas`` standard deviations below the reference's own similarity level,
-    and their mean is closer to one of ``others`` (unit (D,) reference means of other tracks) than to the
-    reference. ``pooled_var``: the camera's typical within-track variance, which the reference's variance is
-    shrunk towards with the weight of ``prior_weight`` embeddings (a short reference's spread is unreliable).
+    Every one of them lies within ``sigmas`` standard deviations of the similarity level of one of ``others``
+    (other tracks' references), and more than ``sigmas`` further below the reference's own level than that:
+    usual for someone else, unusual for the track (``switch_scores``). ``pooled_var``: the camera's typical within-track
+    variance, which each reference's variance is shrunk towards with the weight of ``prior_weight`` embeddings
+    (a short reference's spread is unreliable).
     """
     if not len(recent) or not others:
         return False
-    var = ref.var if pooled_var is None else (ref.n * ref.var + prior_weight * pooled_var) / (ref.n + prior_weight)
-    sigma = float(np.sqrt(max(var, 0.0)))
-    e = _unit(np.asarray(recent, np.float64))
-    sims = e @ ref.mean
-    if not bool(np.all(sims < ref.mu - sigmas * sigma)):
-        return False
-    m = _unit(e.mean(axis=0))
-    own = float(m @ ref.mean)
-    return max(float(m @ o) for o in others) > own
+    far, like = switch_scores(ref, recent, others, pooled_var, prior_weight)
+    return like < sigmas and far > sigmas + max(like, 0.0)
 
 
 class AppearanceWatch:
