@@ -66,6 +66,8 @@ def identity_params(cfg: HubConfig) -> IdentityParams:
         track_timeout_s=cfg.track_timeout_s,
         gallery_retention_s=cfg.gallery_retention_s,
         max_identities=cfg.max_identities,
+        relink_max_gap_s=cfg.relink_max_gap_s,
+        relink_max_distance=cfg.relink_max_distance,
         normalization=NormalizationParams(mode=cfg.camera_normalization,
                                           prior_tracks=cfg.camera_norm_prior_tracks,
                                           window_tracks=cfg.camera_norm_window_tracks),

@@ -427,7 +427,8 @@ class Hub:
     def _apply_frame(self, batch: _Batch, camera: str, msg_id: bytes, fm: FrameMessage) -> None:
         positions, covariances = fm.ground_per_update()
         tracks = self.engine.observe(camera, fm.frame_index, fm.timestamp_s, fm.local_ids.tolist(),
-                                     fm.emb_index, fm.embeddings, fm.quality, positions, covariances)
+                                     fm.emb_index, fm.embeddings, fm.quality, positions, covariances,
+                                     boxes_xyxy=fm.xyxy)
         ground = {int(row): fm.ground_xy_m[j] for j, row in enumerate(fm.ground_index)}
         for i, t in enumerate(tracks):
             key = t.key
