@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -134,8 +132,8 @@ def _run(rng: np.random.Generator, swap: bool, params: TrackerParams) -> tuple[l
     return ids, splits
 
 
-def _params(**kw: object) -> TrackerParams:
-    return dataclasses.replace(TrackerParams(n_init_frames=2, switch_watch_s=1.0), **kw)  # type: ignore[arg-type]
+def _params(split_switches: bool = True) -> TrackerParams:
+    return TrackerParams(n_init_frames=2, switch_watch_s=1.0, split_switches=split_switches)
 
 
 def test_a_swap_in_a_crossing_splits_both_tracks(rng: np.random.Generator) -> None:
