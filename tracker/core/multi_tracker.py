@@ -12,9 +12,10 @@ Per frame (detections already carry Re-ID embeddings where computed):
 5. Unmatched tentative tracks are deleted, confirmed ones after ``max_age``; unmatched confident detections
    start tentative tracks, confirmed after ``n_init`` consecutive hits.
 6. Switches (``split_switches``): a confirmed track that was near someone (its box overlapped another detection or
-   track, or it came back after missed frames) and whose appearance afterwards is consistently far from its own
-   before, and closer to another track's, followed another person out of the crossing (``tracker.core.switch``):
-   it continues under a new local id, so that the hub sees two tracks and can give each part its person.
+   track, or it came back after missed frames) and whose embeddings afterwards are usual for another track's
+   appearance and unusual for its own before (each in its own spread) followed another person out of the
+   crossing (``tracker.core.switch``): it continues under a new local id, so that the hub sees two tracks and
+   can give each part its person.
 
 No cv2, models, Redis or app config here: the tracker reads ``TrackerParams`` and ``KalmanParams``.
 """
@@ -109,8 +110,8 @@ class MultiObjectTracker:
         self.fps = fps
         self.max_age_frames = max(1, int(round(params.max_age_s * fps)))
         self.watch_frames = max(1, int(round(params.switch_watch_s * fps)))
-        # (frame deleted or split, unit reference appearance (D,)) of tracks that ended recently: a switched
-        # track may have taken the person one of them followed
+        # (frame deleted or split, reference appearance) of tracks that ended recently: a switched track may
+        # have taken the person one of them followed
         self._ended: deque[tuple[int, ReferenceStats]] = deque(maxlen=64)
         self.tracks: list[Track] = []
         self._next_id = 1
@@ -379,6 +380,7 @@ class MultiObjectTracker:
         self._ended = deque(((fr, s) for fr, s in self._ended if frame_index - fr <= self.max_age_frames),
                             maxlen=self._ended.maxlen)
         refs = {id(t): t.watch.stats() for t in self.tracks}
+        # the camera's typical within-track variance: each reference's own is shrunk towards it
         pooled = [s.var for s in refs.values() if s is not None and s.n >= 2 * m]
         pooled_var = float(np.median(pooled)) if pooled else None
         splits: list[tuple[int, int]] = []
