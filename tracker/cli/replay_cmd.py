@@ -63,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name}: {summary.frames[name]} frames, {summary.tracks[name]} local tracks -> {path}")
     if not args.no_hub:
         print(f"  global identities: {summary.global_ids}")
+        if summary.published_ids:
+            causes = ", ".join(f"{k} {v}" for k, v in sorted(summary.corrections.items())) or "none"
+            print(f"  published ids: {summary.published_ids}, corrected later: {sum(summary.corrections.values())} "
+                  f"({summary.correction_rate():.1%}; {causes})")
         if summary.redis_outages or summary.messages_dropped:
             print(f"  Redis outages ridden out: {summary.redis_outages} (the hub waited {summary.redis_down_s:.1f} s; "
                   f"the publishers buffered meanwhile), frame messages dropped: {summary.messages_dropped}")

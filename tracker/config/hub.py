@@ -153,6 +153,15 @@ class HubConfig:
     gallery_retention_s: float = _f(3600.0, "Identities not seen for this long leave the hub's matching gallery "
                                     "(a person returning later gets a new global id).", lo=0.0, hi=31_536_000.0,
                                     lo_open=True)
+    relink_max_gap_s: float = _f(1.0, "Re-linking a camera's own fragments: a new track that starts at most this "
+                                 "long after one track of its camera ended (the camera tracker lost the person and "
+                                 "started again) takes that track's identity, when it starts within "
+                                 "relink_max_distance of where the track ended, no other track of the camera ended "
+                                 "there then, and appearance ranks that identity first among the feasible ones. "
+                                 "0 = off.", lo=0.0, hi=60.0)
+    relink_max_distance: float = _f(0.5, "Re-linking a camera's own fragments: the most distance between the ended "
+                                    "track's last box and the new track's first box (centres), in box heights.",
+                                    lo=0.0, hi=10.0)
     max_identities: int = _f(100000, "Hard bound on identities in the matching gallery (least recently seen "
                              "leave first).", lo=1, hi=100_000_000)
     retention_s: float = _f(3600.0, "Trajectories, tracks and identities older than this (camera time) are "

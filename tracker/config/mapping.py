@@ -42,6 +42,10 @@ def tracker_params(cfg: TrackerConfig) -> TrackerParams:
         output_box=cfg.output_box,
         gallery_size=cfg.gallery_size,
         max_history=cfg.max_history,
+        split_switches=cfg.split_switches,
+        switch_min_embeddings=cfg.switch_min_embeddings,
+        switch_sigmas=cfg.switch_sigmas,
+        switch_watch_s=cfg.switch_watch_s,
     )
 
 
@@ -62,6 +66,8 @@ def identity_params(cfg: HubConfig) -> IdentityParams:
         track_timeout_s=cfg.track_timeout_s,
         gallery_retention_s=cfg.gallery_retention_s,
         max_identities=cfg.max_identities,
+        relink_max_gap_s=cfg.relink_max_gap_s,
+        relink_max_distance=cfg.relink_max_distance,
         normalization=NormalizationParams(mode=cfg.camera_normalization,
                                           prior_tracks=cfg.camera_norm_prior_tracks,
                                           window_tracks=cfg.camera_norm_window_tracks),

@@ -64,6 +64,22 @@ class TrackerConfig:
                                                       "detector's box or the Kalman posterior.")
     gallery_size: int = _f(30, "Embeddings kept per track (bounded gallery, newest kept).", lo=1, hi=10000)
     max_history: int = _f(300, "Box history kept per track (bounded).", lo=1, hi=1_000_000)
+    split_switches: bool = _f(True, "Split a track that switched people in a crossing: a confirmed track whose box "
+                              "overlapped another detection or track (or that came back after missed frames), and "
+                              "whose embeddings afterwards are consistently far from its own before and closer "
+                              "to another track's, continues under a new local id, so that the hub can give each "
+                              "part its person (tracker.core.switch).")
+    switch_min_embeddings: int = _f(3, "Switch test: un-occluded embeddings needed before the crossing (the "
+                                    "track's reference) and after it (each of the last this many must be far). "
+                                    "Watched tracks are embedded every frame until they have them. More: fewer "
+                                    "false splits, later detection.", lo=2, hi=100)
+    switch_sigmas: float = _f(3.0, "Switch test: an embedding after the crossing is far when its cosine similarity "
+                              "to the track's reference mean is this many standard deviations below the "
+                              "reference embeddings' own (leave-one-out) similarity to it. Relative to each "
+                              "track's spread, so it holds for any Re-ID model's cosine scale.",
+                              lo=0.0, hi=100.0, lo_open=True)
+    switch_watch_s: float = _f(2.0, "Switch test: how long after its last overlap a track's appearance is watched "
+                               "(its reference frozen meanwhile).", lo=0.0, hi=60.0, lo_open=True)
 
     def check(self, key: str) -> None:
         if self.new_track_score_threshold < self.high_score_threshold:

@@ -11,6 +11,11 @@ Per frame (detections already carry Re-ID embeddings where computed):
    keeps people through partial occlusion when the detector is unsure).
 5. Unmatched tentative tracks are deleted, confirmed ones after ``max_age``; unmatched confident detections
    start tentative tracks, confirmed after ``n_init`` consecutive hits.
+6. Switches (``split_switches``): a confirmed track that was near someone (its box overlapped another detection or
+   track, or it came back after missed frames) and whose embeddings afterwards are usual for another track's
+   appearance and unusual for its own before (each in its own spread) followed another person out of the
+   crossing (``tracker.core.switch``): it continues under a new local id, so that the hub sees two tracks and
+   can give each part its person.
 
 No cv2, models, Redis or app config here: the tracker reads ``TrackerParams`` and ``KalmanParams``.
 """
@@ -18,6 +23,7 @@ No cv2, models, Redis or app config here: the tracker reads ``TrackerParams`` an
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -29,6 +35,7 @@ from tracker.core.costs import INFEASIBLE, cosine_distance, fuse_costs
 from tracker.core.detections import Detections
 from tracker.core.kalman import KalmanModel, clamp_height_velocity
 from tracker.core.params import KalmanParams, TrackerParams
+from tracker.core.switch import ReferenceStats, is_switch
 from tracker.core.track import BoxRecord, Track, smooth_features
 
 __all__ = ["MultiObjectTracker", "TrackOutput", "TrackerStep"]
@@ -59,6 +66,7 @@ class TrackerStep:
     outputs: list[TrackOutput] = field(default_factory=list)
     backfill: list[tuple[int, BoxRecord]] = field(default_factory=list)  # (track_id, record)
     deleted_ids: list[int] = field(default_factory=list)
+    splits: list[tuple[int, int]] = field(default_factory=list)  # (old id, new id): a switch split the track
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,10 @@ class MultiObjectTracker:
         self.kf = KalmanModel(kalman)
         self.fps = fps
         self.max_age_frames = max(1, int(round(params.max_age_s * fps)))
+        self.watch_frames = max(1, int(round(params.switch_watch_s * fps)))
+        # (frame deleted or split, reference appearance) of tracks that ended recently: a switched track may
+        # have taken the person one of them followed
+        self._ended: deque[tuple[int, ReferenceStats]] = deque(maxlen=64)
         self.tracks: list[Track] = []
         self._next_id = 1
         self._predicted = False
@@ -173,7 +185,10 @@ class MultiObjectTracker:
         if n == 0 or not self.tracks or refresh_frames <= 0:
             return need
         cont = self.unambiguous_tracks(detections, easy_iou, near_iou) if unambiguous is None else unambiguous
-        fresh = np.array([t.frames_since_feature < refresh_frames for t in self.tracks])
+        m = self.params.switch_min_embeddings if self.params.split_switches else 0
+        # a track watched after a crossing wants min_embeddings embeddings soon (the switch test needs them)
+        fresh = np.array([t.frames_since_feature < refresh_frames
+                          and not (t.watch.watching and len(t.watch.recent) < m) for t in self.tracks])
         need[(cont >= 0) & fresh[np.maximum(cont, 0)]] = False
         return need
 
@@ -188,11 +203,17 @@ class MultiObjectTracker:
         matches, unmatched_high = self._associate(frame)
         step = TrackerStep()
         step.backfill = self._correct_matched(matches, frame, frame_index)
+        if self.params.split_switches:
+            self._mark_crossings(matches, frame, frame_index)
         self._update_appearances(matches, frame)
+        watched = self._switch_candidates(matches, frame) if self.params.split_switches else []
         self._mark_missed({k for k, _ in matches})
         new = self._start_tracks(unmatched_high, {d for _, d in matches}, frame, frame_index)
         det_of_track = self._detection_of_track(matches, new)
-        step.deleted_ids = self._remove_deleted()
+        step.deleted_ids = self._remove_deleted(frame_index)
+        if self.params.split_switches:
+            step.splits = self._split_switches(watched, frame_index)
+            step.deleted_ids += [old for old, _ in step.splits]
         step.outputs = self._outputs(det_of_track, frame)
         return step
 
@@ -324,15 +345,77 @@ class MultiObjectTracker:
             new.append(d)
         return new
 
+    def _mark_crossings(self, matches: list[tuple[int, int]], f: _FrameInputs, frame_index: int) -> None:
+        """Pass 6a: confirmed tracks whose detection overlaps another detection or another track's predicted box,
+        or that came back after missed frames, are in a crossing: their appearance is watched (the reference
+        stays as before the crossing) for ``switch_watch_s``; watches that are over end."""
+        for k, d in matches:
+            t = self.tracks[k]
+            if not t.is_confirmed:
+                continue
+            back = len(t.history) >= 2 and t.history[-2].frame_index < frame_index - 1
+            others = f.track_iou[:, d].copy()
+            others[k] = 0.0
+            if back or f.overlap[d] > 0.0 or others.max() > 0.0:
+                t.watch.crossing(frame_index, self.watch_frames)
+        for t in self.tracks:
+            t.watch.end_watch_if_due(frame_index)
+
+    def _switch_candidates(self, matches: list[tuple[int, int]], f: _FrameInputs) -> list[Track]:
+        """The confirmed tracks whose watch took a new embedding this frame and holds ``switch_min_embeddings``."""
+        m = self.params.switch_min_embeddings
+        took = [self.tracks[k] for k, d in matches if f.appearance_ok[d] and f.has_feature and f.has_feature[d]]
+        return [t for t in took if t.is_confirmed and t.watch.watching and len(t.watch.recent) >= m]
+
+    def _split_switches(self, due: list[Track], frame_index: int) -> list[tuple[int, int]]:
+        """Pass 6b: a watched track of ``due`` (``_switch_candidates``) whose last ``switch_min_embeddings``
+        embeddings since the crossing show another person (``is_switch``) continues under a new id, its appearance
+        restarted from those embeddings. Returns the (old id, new id) pairs."""
+        p = self.params
+        m = p.switch_min_embeddings
+        tracks_now = {id(t) for t in self.tracks}
+        due = [t for t in due if id(t) in tracks_now]
+        if not due:
+            return []
+        self._ended = deque(((fr, s) for fr, s in self._ended if frame_index - fr <= self.max_age_frames),
+                            maxlen=self._ended.maxlen)
+        refs = {id(t): t.watch.stats() for t in self.tracks}
+        # the camera's typical within-track variance: each reference's own is shrunk towards it
+        pooled = [s.var for s in refs.values() if s is not None and s.n >= 2 * m]
+        pooled_var = float(np.median(pooled)) if pooled else None
+        splits: list[tuple[int, int]] = []
+        for t in due:
+            ref = refs[id(t)]
+            if ref is None or ref.n < 2 * m:  # a shorter reference's spread is unreliable
+                continue
+            others = [s for key, s in refs.items() if s is not None and key != id(t) and s.n >= 2 * m]
+            others += [s for _, s in self._ended if s.n >= 2 * m]
+            recent = list(t.watch.recent)[-m:]
+            if not is_switch(ref, np.array(recent), others, p.switch_sigmas, pooled_var, m):
+                continue
+            old = t.track_id
+            t.track_id = self._take_id()
+            self._ended.append((frame_index, ref))
+            t.restart_appearance(recent)
+            splits.append((old, t.track_id))
+            log.debug("track %d switched people after a crossing: continues as %d (frame %d)", old, t.track_id,
+                      frame_index)
+        return splits
+
     def _detection_of_track(self, matches: list[tuple[int, int]], new: list[int]) -> dict[int, int]:
         """id(track) -> its detection in this frame, for matched and new tracks (before deleted ones leave)."""
         det_of_track = {id(self.tracks[k]): d for k, d in matches}
         det_of_track.update({id(t): d for t, d in zip(self.tracks[len(self.tracks) - len(new):], new)})
         return det_of_track
 
-    def _remove_deleted(self) -> list[int]:
-        """Drop deleted tracks; returns the ids of those that had been confirmed."""
+    def _remove_deleted(self, frame_index: int) -> list[int]:
+        """Drop deleted tracks (remembering the appearance of confirmed ones for ``max_age``); returns the ids of
+        those that had been confirmed."""
         deleted_ids = [t.track_id for t in self.tracks if t.is_deleted and t.track_id]
+        for t in self.tracks:
+            stats = t.watch.stats() if t.is_deleted and t.track_id else None
+            if stats is not None:
+                self._ended.append((frame_index, stats))
         self.tracks = [t for t in self.tracks if not t.is_deleted]
         self._geometry = None
         return deleted_ids

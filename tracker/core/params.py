@@ -53,6 +53,10 @@ class TrackerParams:
     output_box: OutputBox = "filtered"
     gallery_size: int = 30
     max_history: int = 300
+    split_switches: bool = True
+    switch_min_embeddings: int = 3
+    switch_sigmas: float = 3.0
+    switch_watch_s: float = 2.0
 
 
 @dataclass(frozen=True)

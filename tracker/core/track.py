@@ -10,6 +10,7 @@ import numpy as np
 
 from tracker.core.boxes import xyah_to_xyxy, xyxy_to_xyah
 from tracker.core.kalman import KalmanModel, clamp_height_velocity
+from tracker.core.switch import AppearanceWatch
 
 __all__ = ["TrackState", "Track", "BoxRecord", "smooth_features"]
 
@@ -69,6 +70,7 @@ class Track:
         self.frames_since_feature = 0
         self.gallery: deque[np.ndarray] = deque(maxlen=gallery_size)
         self.history: deque[BoxRecord] = deque(maxlen=max_history)
+        self.watch = AppearanceWatch(gallery_size)  # appearance before / after crossings (switch detection)
         self.last_xyxy = np.asarray(det_xyxy, dtype=np.float64)
         self.last_confidence = float(confidence)
         self.last_embedding: np.ndarray | None = feature
@@ -160,6 +162,15 @@ class Track:
         self.frames_since_feature = 0
         self.feature = feature.copy() if smoothed is None else smoothed
         self.gallery.append(feature)
+        self.watch.add(feature)
+
+    def restart_appearance(self, features: list[np.ndarray]) -> None:
+        """After a split: the appearance is that of ``features`` (each (D,), non-empty list) alone."""
+        mean = np.mean(np.asarray(features, dtype=np.float32), axis=0)
+        self.feature = (mean / max(float(np.linalg.norm(mean)), _MIN_NORM)).astype(np.float32)
+        self.gallery.clear()
+        self.gallery.extend(features)
+        self.watch.restart(features)
 
     def _record(self, frame_index: int, xyxy: np.ndarray, confidence: float) -> None:
         self.history.append(BoxRecord(frame_index, np.asarray(xyxy, dtype=np.float64), float(confidence)))

@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -89,7 +89,18 @@ class HubStats:
     identities_created: int = 0
     assignments: int = 0
     corrections: int = 0
+    corrections_by_cause: dict[str, int] = field(default_factory=dict)  # IdentityEvent.cause -> corrections
     steps: int = 0
+
+    @property
+    def published(self) -> int:
+        """Global ids handed to tracks: new identities and assignments to existing ones."""
+        return self.identities_created + self.assignments
+
+    @property
+    def correction_rate(self) -> float:
+        """How often a published global id was corrected later: corrections / published (0 with none)."""
+        return self.corrections / self.published if self.published else 0.0
 
 
 class _Batch:
@@ -416,7 +427,8 @@ class Hub:
     def _apply_frame(self, batch: _Batch, camera: str, msg_id: bytes, fm: FrameMessage) -> None:
         positions, covariances = fm.ground_per_update()
         tracks = self.engine.observe(camera, fm.frame_index, fm.timestamp_s, fm.local_ids.tolist(),
-                                     fm.emb_index, fm.embeddings, fm.quality, positions, covariances)
+                                     fm.emb_index, fm.embeddings, fm.quality, positions, covariances,
+                                     boxes_xyxy=fm.xyxy)
         ground = {int(row): fm.ground_xy_m[j] for j, row in enumerate(fm.ground_index)}
         for i, t in enumerate(tracks):
             key = t.key
@@ -532,6 +544,10 @@ class Hub:
         self.stats.identities_created += n_created
         self.stats.assignments += n_assigned
         self.stats.corrections += n_corrected
+        for e in events:
+            if e.kind == "corrected":
+                cause = e.cause or "unknown"
+                self.stats.corrections_by_cause[cause] = self.stats.corrections_by_cause.get(cause, 0) + 1
         self.stats.steps += 1
         if time.monotonic() - self._last_sweep >= h.sweep_interval_s:
             self.sweep()

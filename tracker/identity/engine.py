@@ -92,6 +92,12 @@ def _simultaneous_batches(tracks: list[CameraTrack]) -> list[list[CameraTrack]]:
     return batches
 
 
+def _box_distance(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> float:
+    """Distance in pixels between the centres of two (4,) xyxy boxes."""
+    return float(np.hypot((a_xyxy[0] + a_xyxy[2] - b_xyxy[0] - b_xyxy[2]) / 2,
+                          (a_xyxy[1] + a_xyxy[3] - b_xyxy[1] - b_xyxy[3]) / 2))
+
+
 class IdentityEngine:
     """Assigns global ids to local tracks; see the module docstring for the rules.
 
@@ -147,7 +153,7 @@ class IdentityEngine:
     def observe(self, camera: str, frame_index: int, timestamp_s: float, local_ids: Sequence[int],
                 emb_index: np.ndarray | None = None, embeddings: np.ndarray | None = None,
                 quality: np.ndarray | None = None, positions_m: np.ndarray | None = None,
-                position_cov_m2: np.ndarray | None = None) -> list[CameraTrack]:
+                position_cov_m2: np.ndarray | None = None, boxes_xyxy: np.ndarray | None = None) -> list[CameraTrack]:
         """Apply one camera frame: N track updates, M of which carry an embedding.
 
         Args:
@@ -159,6 +165,7 @@ class IdentityEngine:
             position_cov_m2: covariances of positions_m in m^2: (N, 2, 2), (N, 3) packed as (var_x, cov_xy,
                 var_y) like the frame message's ground fields, or (N,) isotropic variances; None: zero (only the
                 floor ``ground.position_sigma_floor_m`` counts).
+            boxes_xyxy: (N, 4) the tracks' boxes in camera pixels (re-linking a camera's own fragments), or None.
         Returns:
             the N CameraTrack objects (created on first sight).
         Raises:
@@ -181,6 +188,13 @@ class IdentityEngine:
             self._add_embeddings(camera, out, np.asarray(emb_index, np.int64), units, quality)
         if positions_m is not None and len(out):
             self._add_positions(out, ts, positions_m, position_cov_m2)
+        if boxes_xyxy is not None and len(out):
+            boxes = np.asarray(boxes_xyxy, np.float64).reshape(len(out), 4)
+            for t, box in zip(out, boxes):
+                if t.first_box is None or t.first_ts == ts:
+                    t.first_box = box
+                if t.last_ts == ts:
+                    t.last_box = box
         return out
 
     def _add_positions(self, tracks: list[CameraTrack], ts: float, positions_m: np.ndarray,
@@ -474,6 +488,10 @@ class IdentityEngine:
         ready = [self.tracks[k] for k in self._pending if self._ready(self.tracks[k], force)]
         if ready or self._young:
             self._rows.refresh(self.normalizer, list(self._cameras))
+        if self.params.relink_max_gap_s > 0:
+            relinked = self._relink_fragments(ready)
+            events.extend(relinked)
+            ready = [t for t in ready if t.gid is None]
         by_camera: dict[str, list[CameraTrack]] = {}
         for t in sorted(ready, key=lambda t: (t.first_ts, t.camera, t.local_id)):
             by_camera.setdefault(t.camera, []).append(t)
@@ -526,6 +544,51 @@ class IdentityEngine:
                 self._attach(t, ident, now)
                 events.append(IdentityEvent("new_identity", t.camera, t.local_id, ident.gid, now,
                                             similarity=best if math.isfinite(best) else None))
+        return events
+
+    def _relink_fragments(self, ready: list[CameraTrack]) -> list[IdentityEvent]:
+        """Same-camera fragments: a ready track that starts at most ``relink_max_gap_s`` after one assigned track
+        of its camera ended, within ``relink_max_distance`` box heights of where it ended (the camera tracker lost
+        the person and started a new track), joins that track's identity -- when that is the only such track,
+        the identity is feasible (no simultaneous track of it in the camera, no ground conflict) and appearance
+        ranks it first among the feasible identities (whatever the similarity's scale: the time and place are the
+        evidence, appearance only must not point elsewhere). Anything ambiguous is left to the appearance match.
+        Returns the ``assigned`` events."""
+        p = self.params
+        queries: list[tuple[CameraTrack, CameraTrack]] = []
+        for t in sorted(ready, key=lambda u: (u.first_ts, u.camera, u.local_id)):
+            if t.first_box is None or t.feature() is None:
+                continue
+            t_h = t.first_box[3] - t.first_box[1]
+            found = [u for u in self.tracks.values()
+                     if u.camera == t.camera and u.gid is not None and u.last_box is not None
+                     and 0.0 < t.first_ts - u.last_ts <= p.relink_max_gap_s
+                     and _box_distance(u.last_box, t.first_box) <= p.relink_max_distance * 0.5 * (
+                         t_h + u.last_box[3] - u.last_box[1])]
+            if len({u.gid for u in found}) == 1:
+                queries.append((t, max(found, key=lambda u: u.last_ts)))
+        if not queries:
+            return []
+        sc = self._scores([t for t, _ in queries])
+        events: list[IdentityEvent] = []
+        claimed: set[int] = set()  # one fragment per identity and step: two new tracks at once are two people
+        for i, (t, u) in enumerate(queries):
+            ident = self.identities.get(u.gid) if u.gid is not None else None
+            if ident is None or ident.gid in claimed or ident.col >= sc.sim.shape[1] or sc.conflict[i, ident.col]:
+                continue
+            sim = np.where(sc.conflict[i], -np.inf, self._effective(sc.sim[i], sc.ground_sigmas[i]))
+            if not math.isfinite(sim[ident.col]) or int(np.argmax(sim)) != ident.col:
+                continue
+            now = self.camera_clock.get(t.camera, t.last_ts)
+            self._attach(t, ident, now)
+            claimed.add(ident.gid)
+            others = np.delete(sim, ident.col)
+            second = float(others.max()) if len(others) else -math.inf
+            logger.debug("re-linked %s/%d to %d: continues %s/%d (gap %.2f s)", t.camera, t.local_id, ident.gid,
+                         u.camera, u.local_id, t.first_ts - u.last_ts)
+            events.append(IdentityEvent("assigned", t.camera, t.local_id, ident.gid, now,
+                                        similarity=float(sc.sim[i, ident.col]),
+                                        runner_up=second if math.isfinite(second) else None))
         return events
 
     def _recheck_young(self) -> list[IdentityEvent]:

@@ -122,6 +122,8 @@ class IdentityParams:
     track_timeout_s: float = 5.0
     gallery_retention_s: float = 3600.0
     max_identities: int = 100000
+    relink_max_gap_s: float = 1.0
+    relink_max_distance: float = 0.5
     normalization: NormalizationParams = field(default_factory=NormalizationParams)
     topology: TopologyParams = field(default_factory=TopologyParams)
     ground: GroundParams = field(default_factory=GroundParams)

@@ -35,6 +35,8 @@ class CameraTrack:
         ground: bounded history of ground-plane positions (metres) with their covariances, None until the first
             position (cameras without calibration send none).
         n_ground_checked: ground samples at the last (re)check.
+        first_box / last_box: (4,) xyxy camera pixels of the track's first and latest update (None when the
+            updates carried no boxes); where a same-camera fragment is re-linked (``IdentityEngine``).
     """
 
     camera: str
@@ -54,6 +56,8 @@ class CameraTrack:
     row: int = -1
     ground: GroundHistory | None = field(default=None, repr=False)
     n_ground_checked: int = 0
+    first_box: np.ndarray | None = field(default=None, repr=False)
+    last_box: np.ndarray | None = field(default=None, repr=False)
     _unit: np.ndarray | None = field(default=None, repr=False)
 
     @property

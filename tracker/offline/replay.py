@@ -59,6 +59,12 @@ class ReplaySummary:
     redis_outages: int = 0           # Redis outages ridden out (with the hub)
     redis_down_s: float = 0.0        # their total length, seconds
     messages_dropped: int = 0        # frame messages dropped above worker.outbox_max_messages per camera
+    published_ids: int = 0           # global ids the hub handed to tracks (new identities and assignments)
+    corrections: dict[str, int] = field(default_factory=dict)  # later corrections of them, by cause
+
+    def correction_rate(self) -> float:
+        """How often a published global id was corrected later: corrections / published ids (0 with none)."""
+        return sum(self.corrections.values()) / self.published_ids if self.published_ids else 0.0
 
     def stage_median_ms(self) -> dict[str, float]:
         return {k: float(np.median(v)) if v else 0.0 for k, v in self.stage_ms.items()}
@@ -268,6 +274,9 @@ def _finish_outputs(cfg: Config, out_dir: Path, names: list[str], hub: HubSessio
         report = hub.outage_report()
         summary.redis_outages, summary.redis_down_s = report.outages, report.down_s
         summary.messages_dropped = report.messages_dropped
+        if hub.hub is not None:
+            summary.published_ids = hub.hub.stats.published
+            summary.corrections = dict(hub.hub.stats.corrections_by_cause)
         if report.outages or report.messages_dropped:
             log.warning("replay rode out %d Redis outage(s) (the hub waited %.1f s); %d frame message(s) dropped above "
                         "worker.outbox_max_messages", report.outages, report.down_s, report.messages_dropped)
