@@ -154,6 +154,12 @@ class Keys:
         """hash: local track id -> global id."""
         return f"{self.root}:cam:{camera_id}:l2g"
 
+    def snapshot(self, camera_id: str) -> str:
+        """hash with a TTL: the camera's latest annotated frame for the web console's camera wall: ``jpeg``
+        (bytes), ``ts`` (camera time, s), ``wall_ts`` (Unix time when published, s), ``frame``, ``width``,
+        ``height`` (of the JPEG, px)."""
+        return f"{self.root}:cam:{camera_id}:snapshot"
+
     # per track
     def track(self, camera_id: str, local_id: int) -> str:
         """hash: the track's state (see README)."""

@@ -18,6 +18,7 @@ from tracker.config.reid import ReidConfig
 from tracker.config.service import CameraConfig, LoggingConfig, MetricsConfig, SupervisorConfig, WorkerConfig
 from tracker.config.source import SourceConfig
 from tracker.config.tracker import KalmanConfig, TrackerConfig
+from tracker.config.ui import UiConfig
 
 __all__ = ["Config", "with_detector_threads_for"]
 
@@ -42,6 +43,7 @@ class Config:
                               factory=WorkerConfig)
     supervisor: SupervisorConfig = _f(None, "`mctrack run`: restarting dead or hung processes.",
                                       factory=SupervisorConfig)
+    ui: UiConfig = _f(None, "`mctrack ui`: the read-only web console and HTTP API.", factory=UiConfig)
     cameras: list[CameraConfig] = _f(None, "Cameras for `mctrack run`.", factory=list)
 
     def check(self, key: str) -> None:
