@@ -22,7 +22,7 @@ from tracker.ui.models import (
 )
 from tracker.ui.params import ParamError, TimeWindow, parse_camera, parse_page, parse_window
 from tracker.ui.reads import Reader
-from tracker.ui.sse import event_stream
+from tracker.ui.sse import event_stream, valid_event_id
 
 __all__ = ["api_router", "known_camera", "site_window"]
 
@@ -157,6 +157,8 @@ def api_router(reader: Reader, metrics: ProcessMetrics, stop: threading.Event) -
                 responses={200: {"content": {"text/event-stream": {}}, "description": "An endless SSE stream."}})
     def events(last_event_id: Annotated[str | None, Header(description="Resume after this event id (browsers send "
                                                                          "it when they reconnect).")] = None,
+               after: Annotated[str | None, Query(description="Start after this event id (a page that rendered the "
+                                                              "events up to it); Last-Event-ID wins.")] = None,
                backlog: Annotated[int | None, Query(ge=0, le=10000, description="Newest events sent first when not "
                                                                                  "resuming (default "
                                                                                  "ui.events_backlog).")] = None
@@ -165,7 +167,8 @@ def api_router(reader: Reader, metrics: ProcessMetrics, stop: threading.Event) -
         the event's fields as JSON), resumable with `Last-Event-ID`."""
         from tracker.bus.schema import Keys
 
-        chunks = event_stream(reader.client, Keys(reader.cfg.redis.key_prefix), last_event_id,
+        resume = valid_event_id(last_event_id) or valid_event_id(after)
+        chunks = event_stream(reader.client, Keys(reader.cfg.redis.key_prefix), resume,
                               cfg.events_backlog if backlog is None else backlog, cfg.sse_keepalive_s, stop)
 
         def counted() -> Iterator[str]:

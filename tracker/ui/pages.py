@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from tracker.hub.queries import recent_events
 from tracker.ui.api import known_camera, site_window
 from tracker.ui.auth import COOKIE_NAME, AuthRule, cookie_value
 from tracker.ui.params import ParamError, parse_camera, parse_page, parse_window
@@ -31,6 +32,13 @@ def safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text or "nan")
+    except ValueError:
+        return float("nan")
 
 
 def page_router(reader: Reader, rule: AuthRule) -> APIRouter:
@@ -123,7 +131,11 @@ def page_router(reader: Reader, rule: AuthRule) -> APIRouter:
 
     @router.get("/events", response_class=HTMLResponse)
     def events(request: Request) -> HTMLResponse:
-        return render(request, "events.html", nav="events")
+        """The newest ``ui.events_backlog`` events rendered here, newer ones added live by events.js."""
+        recent = list(reversed(recent_events(reader.client, reader.cfg, max(1, ui.events_backlog))))
+        recent = recent[:ui.events_backlog]
+        return render(request, "events.html", nav="events", events=[(i, e, _float(e.get("ts"))) for i, e in recent],
+                      after=recent[0][0] if recent else "0-0")
 
     @router.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query name

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from types import FrameType
 
 import redis
 import uvicorn
@@ -61,6 +64,28 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopping on SIGINT/SIGTERM without re-raising the signal afterwards (uvicorn does, which
+    would make a clean stop exit with -15 instead of 0)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.should_exit = True
+
+
 def serve(cfg: Config, client: redis.Redis, rule: AuthRule, sock: socket.socket,
           calibrations: Mapping[str, CameraCalibration]) -> None:
     """Serve the console on ``sock`` until Ctrl-C / SIGTERM (uvicorn handles both and returns)."""
@@ -71,7 +96,7 @@ def serve(cfg: Config, client: redis.Redis, rule: AuthRule, sock: socket.socket,
     shown = f"[{host}]" if ":" in str(host) else str(host)
     config = uvicorn.Config(app, log_config=None, access_log=logger.isEnabledFor(logging.DEBUG), lifespan="off",
                             timeout_graceful_shutdown=int(GRACEFUL_SHUTDOWN_S), server_header=False)
-    server = uvicorn.Server(config)
+    server = _Server(config)
     metrics.ready.set(1)
     logger.info("web console on http://%s:%d/ (API docs at /docs, metrics at /metrics)%s", shown, port,
                 "; access token required" if rule.required else "")

@@ -5,9 +5,10 @@
   var state = document.getElementById("sse-state");
   var MAX_ITEMS = 300;
 
-  function item(data) {
+  function item(id, data) {
     var li = document.createElement("li");
     li.className = "event event-" + data.kind;
+    li.dataset.id = id;
     var kind = document.createElement("span");
     kind.className = "kind";
     kind.textContent = data.kind;
@@ -25,13 +26,16 @@
     return li;
   }
 
-  var source = new EventSource("/api/events");
+  // the page rendered the newest events up to data-after; the stream goes on from there
+  var source = new EventSource("/api/events?after=" + encodeURIComponent(list.dataset.after || "0-0"));
   source.onopen = function () { state.textContent = "live"; };
   source.onerror = function () { state.textContent = "reconnecting…"; };
   source.addEventListener("identity", function (e) {
     var data;
     try { data = JSON.parse(e.data); } catch (err) { return; }
-    list.insertBefore(item(data), list.firstChild);
+    list.insertBefore(item(e.lastEventId, data), list.firstChild);
+    var none = document.getElementById("no-events");
+    if (none) { none.remove(); }
     while (list.children.length > MAX_ITEMS) { list.removeChild(list.lastChild); }
     state.textContent = "live · " + list.children.length + " events";
   });
