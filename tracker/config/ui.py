@@ -31,6 +31,8 @@ class UiConfig:
     max_page_size: int = _f(500, "Largest `limit` a client may ask for.", lo=1, hi=100000)
     events_backlog: int = _f(50, "Identity events sent first to a new live-events client that gives no "
                              "Last-Event-ID.", lo=0, hi=10000)
+    max_event_streams: int = _f(16, "Most live-events (SSE) clients at once; more get HTTP 503. Each holds a worker "
+                                "thread of the console (of about 40) and a Redis connection.", lo=1, hi=1000)
     sse_keepalive_s: float = _f(15.0, "A live-events connection without events gets a comment line this often "
                                 "(keeps proxies from closing it, notices closed clients).", lo=0.5, hi=600.0)
 

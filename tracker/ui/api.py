@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query
+import anyio
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from tracker.telemetry.metrics import ProcessMetrics
@@ -65,9 +67,25 @@ def _jpeg(data: bytes | None, what: str, cache: str = "no-cache") -> Response:
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": cache})
 
 
+class _Slot:
+    """One live-events client's place under ``ui.max_event_streams``, given back exactly once."""
+
+    def __init__(self, slots: threading.BoundedSemaphore) -> None:
+        self._slots = slots
+        self._lock = threading.Lock()
+        self._held = True
+
+    def release(self) -> None:
+        with self._lock:
+            if self._held:
+                self._held = False
+                self._slots.release()
+
+
 def api_router(reader: Reader, metrics: ProcessMetrics, stop: threading.Event) -> APIRouter:
     cfg = reader.cfg.ui
     router = APIRouter(prefix="/api", tags=["api"])
+    slots = threading.BoundedSemaphore(cfg.max_event_streams)
 
     @router.get("/cameras", response_model=CameraList, summary="Every camera's status")
     def cameras() -> CameraList:
@@ -155,7 +173,8 @@ def api_router(reader: Reader, metrics: ProcessMetrics, stop: threading.Event) -
 
     @router.get("/events", response_class=StreamingResponse, summary="Live identity events (server-sent events)",
                 responses={200: {"content": {"text/event-stream": {}}, "description": "An endless SSE stream."}})
-    def events(last_event_id: Annotated[str | None, Header(description="Resume after this event id (browsers send "
+    def events(request: Request,
+               last_event_id: Annotated[str | None, Header(description="Resume after this event id (browsers send "
                                                                          "it when they reconnect).")] = None,
                after: Annotated[str | None, Query(description="Start after this event id (a page that rendered the "
                                                               "events up to it); Last-Event-ID wins.")] = None,
@@ -167,18 +186,33 @@ def api_router(reader: Reader, metrics: ProcessMetrics, stop: threading.Event) -
         the event's fields as JSON), resumable with `Last-Event-ID`."""
         from tracker.bus.schema import Keys
 
+        if not slots.acquire(blocking=False):
+            raise HTTPException(503, f"too many live-events clients (ui.max_event_streams = {cfg.max_event_streams}): "
+                                     f"close some pages or raise the limit")
         resume = valid_event_id(last_event_id) or valid_event_id(after)
         chunks = event_stream(reader.client, Keys(reader.cfg.redis.key_prefix), resume,
                               cfg.events_backlog if backlog is None else backlog, cfg.sse_keepalive_s, stop)
 
-        def counted() -> Iterator[str]:
+        slot = _Slot(slots)
+
+        async def body() -> AsyncIterator[str]:
+            # each step of the Redis reader runs in a worker thread and returns within a second, so a closed client
+            # (this generator cancelled) frees its thread and slot promptly
             metrics.ui_event_streams.inc()
             try:
-                yield from chunks
+                while (chunk := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
+                    if chunk:
+                        yield chunk
+                    elif await request.is_disconnected():
+                        break
             finally:
+                chunks.close()
                 metrics.ui_event_streams.dec()
+                slot.release()
 
-        return StreamingResponse(counted(), media_type="text/event-stream",
+        stream = body()
+        weakref.finalize(stream, slot.release)  # also when the stream never started (client gone at once)
+        return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     return router

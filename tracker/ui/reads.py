@@ -46,6 +46,11 @@ def track_thumbnail_url(camera: str, local_id: int, n: int) -> str:
     return f"/api/tracks/{camera}/{local_id}/thumbnails/{n}.jpg"
 
 
+def _t(seconds: float) -> float:
+    """A time rounded to the millisecond (camera clocks are not finer)."""
+    return round(seconds, 3)
+
+
 def _xyxy(box: tuple[float, float, float, float] | None) -> list[float] | None:
     return [round(v, 1) for v in box] if box is not None else None
 
@@ -95,7 +100,7 @@ class Reader:
                 last_error=redact(rec.last_error) if rec else "",
                 last_seen_unix=rec.updated_at if rec else None,
                 heartbeat_age_s=round(rec.age_s(now), 3) if rec else None,
-                last_ts=last_ts, last_frame=last_frame,
+                last_ts=None if last_ts is None else _t(last_ts), last_frame=last_frame,
                 visible=len(queries.camera_now(self.client, self.cfg, name)),
                 calibrated=name in self.calibrations,
                 snapshot_url=f"/api/cameras/{name}/snapshot.jpg" if snap else None,
@@ -109,7 +114,8 @@ class Reader:
         items = []
         for s in got.items:
             thumb = self.first_thumbnail(s.gid)
-            items.append(IdentityItem(gid=s.gid, first_ts=s.first_ts, last_ts=s.last_ts, cameras=list(s.cameras),
+            items.append(IdentityItem(gid=s.gid, first_ts=_t(s.first_ts),
+                                      last_ts=_t(s.last_ts), cameras=list(s.cameras),
                                       last_camera=s.last_camera, n_tracks=s.n_tracks, merged_into=s.merged_into,
                                       thumbnail_url=thumb))
         return IdentityList(total=got.total, limit=page.limit, offset=page.offset, items=items)
@@ -145,25 +151,26 @@ class Reader:
             return None
         s = detail.summary
         counts = queries.thumbnail_counts(self.client, self.cfg, [(t.camera, t.local_id) for t in detail.tracks])
-        tracks = [TrackItem(camera=t.camera, local_id=t.local_id, gid=t.gid, first_ts=t.first_ts, last_ts=t.last_ts,
+        tracks = [TrackItem(camera=t.camera, local_id=t.local_id, gid=t.gid, first_ts=_t(t.first_ts),
+                            last_ts=_t(t.last_ts),
                             first_frame=t.first_frame, last_frame=t.last_frame, box_xyxy=_xyxy(t.box_xyxy),
                             confidence=t.confidence,
                             thumbnails=[track_thumbnail_url(t.camera, t.local_id, i) for i in range(n)])
                   for t, n in zip(detail.tracks, counts)]
         total_thumbs = sum(counts)
-        points = [TrajectoryPointItem(ts=p.timestamp_s, camera=p.camera, local_id=p.local_id, frame=p.frame_index,
+        points = [TrajectoryPointItem(ts=_t(p.timestamp_s), camera=p.camera, local_id=p.local_id, frame=p.frame_index,
                                       box_xyxy=_xyxy(p.xyxy) or [], confidence=p.confidence,
                                       ground_xy_m=list(p.ground_xy_m) if p.ground_xy_m is not None else None)
                   for p in detail.trajectory]
-        return IdentityDetailItem(gid=s.gid, first_ts=s.first_ts, last_ts=s.last_ts,
-                                  duration_s=max(0.0, s.last_ts - s.first_ts), cameras=list(s.cameras),
+        return IdentityDetailItem(gid=s.gid, first_ts=_t(s.first_ts), last_ts=_t(s.last_ts),
+                                  duration_s=_t(max(0.0, s.last_ts - s.first_ts)), cameras=list(s.cameras),
                                   merged_into=s.merged_into, tracks=tracks, trajectory=points,
                                   thumbnails=[thumbnail_url(s.gid, i) for i in range(total_thumbs)])
 
     def camera_now(self, camera: str) -> CameraNowItem:
         tracks = queries.camera_now(self.client, self.cfg, camera)
         return CameraNowItem(camera=camera, window_s=self.cfg.hub.visible_window_s, tracks=[
-            VisibleTrackItem(local_id=t.local_id, gid=t.gid, last_ts=t.last_ts, last_frame=t.last_frame,
+            VisibleTrackItem(local_id=t.local_id, gid=t.gid, last_ts=_t(t.last_ts), last_frame=t.last_frame,
                              box_xyxy=_xyxy(t.box_xyxy), confidence=t.confidence) for t in tracks])
 
     def latest_ts(self) -> float | None:
@@ -203,5 +210,6 @@ class Reader:
         occ = occupancy_grid(pts, self.cfg.ui.heatmap_cell_m)
         return SiteMap(
             fields_of_view=self.fields_of_view(), positions=self.positions_now(),
-            heatmap=HeatmapItem(since_ts=since, until_ts=until, cell_m=occ.cell_m, peak=occ.peak,
+            heatmap=HeatmapItem(since_ts=None if since is None else _t(since),
+                                until_ts=None if until is None else _t(until), cell_m=occ.cell_m, peak=occ.peak,
                                 cells=[[round(x, 3), round(y, 3), float(c)] for x, y, c in occ.cells()]))

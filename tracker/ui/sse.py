@@ -8,7 +8,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import redis
 
@@ -40,10 +40,11 @@ def format_event(event_id: str, fields: dict[str, str]) -> str:
 
 
 def event_stream(client: redis.Redis, keys: Keys, last_event_id: str | None, backlog: int, keepalive_s: float,
-                 stop: threading.Event | None = None) -> Iterator[str]:
+                 stop: threading.Event | None = None) -> Generator[str, None, None]:
     """SSE text chunks: after ``last_event_id`` when given (resume), else the newest ``backlog`` events first;
     then every new event as it arrives, with a comment line every ``keepalive_s`` while nothing happens. Ends
-    when ``stop`` is set. A Redis error is logged and retried (the client sees only keep-alives meanwhile)."""
+    when ``stop`` is set. A Redis error is logged and retried (the client sees only keep-alives meanwhile). An
+    empty chunk means "nothing yet" (at least one a second), so a caller can notice a closed client promptly."""
     stream = keys.events()
     yield f"retry: {RETRY_MS}\n\n"
     cursor = valid_event_id(last_event_id)
@@ -73,3 +74,5 @@ def event_stream(client: redis.Redis, keys: Keys, last_event_id: str | None, bac
         elif now - last_sent >= keepalive_s:
             last_sent = now
             yield ": keep-alive\n\n"
+        else:
+            yield ""  # nothing to send: hands control back at least every second (the caller skips it)
