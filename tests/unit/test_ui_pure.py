@@ -11,7 +11,7 @@ from tracker.ui.heatmap import occupancy_grid
 from tracker.ui.pages import safe_next
 from tracker.ui.params import ParamError, parse_camera, parse_page, parse_time, parse_window
 from tracker.ui.sse import format_event, valid_event_id
-from tracker.ui.svg import fit_map, timeline_bars
+from tracker.ui.svg import fit_map, scale_bar_m, timeline_bars
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.1", "::1", "[::1]", "localhost", "LOCALHOST"])
@@ -115,6 +115,9 @@ def test_map_frame_keeps_scale_and_flips_y() -> None:
     assert (u0, u1) == (10.0, 410.0)
     assert v1 < v0 and v0 - v1 == pytest.approx(200.0)  # y up on the ground is up in the picture
     assert frame.points_attr([[0.0, 0.0], [10.0, 5.0]]) == f"{u0},{v0} {u1},{v1}"
+    assert scale_bar_m(frame, target_px=120.0) == 2.0  # 3 m would be 120 px: the nearest round length is 2 m
+    assert scale_bar_m(frame, target_px=400.0) == 10.0
+    assert scale_bar_m(frame, target_px=4.0) == 0.1
     tiny = fit_map(np.array([[1.0, 1.0]]), min_span_m=4.0)
     assert tiny.width_px > 0 and tiny.height_px > 0
 

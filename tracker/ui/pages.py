@@ -18,7 +18,7 @@ from tracker.ui.api import known_camera, site_window
 from tracker.ui.auth import COOKIE_NAME, AuthRule, cookie_value
 from tracker.ui.params import ParamError, parse_camera, parse_page, parse_window
 from tracker.ui.reads import Reader
-from tracker.ui.svg import fit_map, timeline_bars
+from tracker.ui.svg import fit_map, scale_bar_m, timeline_bars
 
 __all__ = ["page_router", "TEMPLATES_DIR", "STATIC_DIR", "safe_next"]
 
@@ -89,7 +89,9 @@ def page_router(reader: Reader, rule: AuthRule) -> APIRouter:
         path_map = None
         if ground:
             frame = fit_map(np.array(ground, np.float64), width_px=640.0, max_height_px=480.0)
-            path_map = {"frame": frame, "path": frame.points_attr(ground), "start": frame.uv(*ground[0]),
+            bar_m = scale_bar_m(frame)
+            path_map = {"frame": frame, "bar_m": bar_m, "bar_px": frame.length_px(bar_m),
+                        "path": frame.points_attr(ground), "start": frame.uv(*ground[0]),
                         "end": frame.uv(*ground[-1]),
                         "fovs": [(f.camera, frame.points_attr(f.polygon_m)) for f in fovs]}
         by_camera: dict[str, list[str]] = {}
@@ -114,7 +116,9 @@ def page_router(reader: Reader, rule: AuthRule) -> APIRouter:
         frame = fit_map(np.array(pts, np.float64).reshape(-1, 2))
         cells = [(*frame.uv(c[0], c[1] + data.heatmap.cell_m), c[2] / max(1, data.heatmap.peak), int(c[2]))
                  for c in data.heatmap.cells]
+        bar_m = scale_bar_m(frame)
         return render(request, "map.html", nav="map", data=data, frame=frame, cells=cells,
+                      bar_m=bar_m, bar_px=frame.length_px(bar_m),
                       cell_px=frame.length_px(data.heatmap.cell_m),
                       fovs=[(f.camera, frame.points_attr(f.polygon_m)) for f in data.fields_of_view],
                       positions=[(p.gid, *frame.uv(p.xy_m[0], p.xy_m[1])) for p in data.positions],

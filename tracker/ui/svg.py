@@ -3,12 +3,13 @@ timeline of which camera saw an identity when. Pure functions over numbers."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MapFrame", "fit_map", "TimelineBar", "timeline_bars"]
+__all__ = ["MapFrame", "fit_map", "scale_bar_m", "TimelineBar", "timeline_bars"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,13 @@ def fit_map(points_m: np.ndarray, width_px: float = 800.0, max_height_px: float 
     scale = min((width_px - 2 * pad_px) / span[0], (max_height_px - 2 * pad_px) / span[1])
     return MapFrame(float(lo[0]), float(hi[1]), float(scale), pad_px, round(float(span[0] * scale + 2 * pad_px), 1),
                     round(float(span[1] * scale + 2 * pad_px), 1))
+
+
+def scale_bar_m(frame: MapFrame, target_px: float = 120.0) -> float:
+    """A round length in metres (1, 2 or 5 times a power of ten) about ``target_px`` long on the map."""
+    raw = target_px / frame.scale_px_per_m
+    power = 10.0 ** math.floor(math.log10(raw))
+    return min((abs(m * power - raw), m * power) for m in (1.0, 2.0, 5.0, 10.0))[1]
 
 
 @dataclass(frozen=True)
