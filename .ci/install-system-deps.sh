@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the RTSP integration tests need (tests/rtsp_server.py runs a real
 # gst-rtsp-server under the system python3, which has PyGObject) and the redis-server the Redis deployment tests
-# run (TLS, ACL, Sentinel, Cluster). Idempotent: packages already installed are
+# run (TLS, ACL, Sentinel, Cluster), and the headless Chromium the web console tests load pages with. Idempotent: packages already installed are
 # skipped, and nothing is fetched when everything is present. Run as root (or with sudo available).
 #
 #   .ci/install-system-deps.sh          # install what is missing
@@ -23,6 +23,7 @@ PACKAGES=(
   redis-server                     # Redis 7 with TLS, Sentinel and Cluster (tests/redis_server.py); tests start
                                    # their own servers on loopback: stop the service apt may start
   openssl                          # test certificates for the TLS tests
+  chromium                         # headless browser of the web console tests (tests/system/test_ui_browser.py)
 )
 
 missing=()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeAlias
 
-from redis.typing import StreamRangeResponse, XReadGroupResponse, ZSetRangeResponse
+from redis.typing import StreamRangeResponse, XReadGroupResponse, XReadResponse, ZSetRangeResponse
 
 __all__ = [
     "StreamMessage",
@@ -25,6 +25,7 @@ __all__ = [
     "scored_members",
     "stream_entries",
     "group_read",
+    "stream_read",
     "autoclaim_page",
 ]
 
@@ -104,21 +105,31 @@ def stream_entries(reply: StreamRangeResponse | None) -> list[StreamMessage]:
     return _live_entries(reply or [], "XRANGE/XREVRANGE")
 
 
-def group_read(reply: XReadGroupResponse | None) -> list[tuple[str, list[StreamMessage]]]:
-    """An XREADGROUP ``>`` reply (RESP2: ``[[stream, entries], ...]``; None: nothing arrived within the block
-    time) as (stream name, entries) per stream, in reply order."""
+def _per_stream(reply: object, what: str) -> list[tuple[str, list[StreamMessage]]]:
     if reply is None:
         return []
     if not isinstance(reply, list):
-        raise TypeError(f"expected a RESP2 XREADGROUP reply (a list of [stream, entries]), got "
+        raise TypeError(f"expected a RESP2 {what} reply (a list of [stream, entries]), got "
                         f"{type(reply).__name__}: mctrack's Redis connections use RESP2 (the default protocol)")
     out: list[tuple[str, list[StreamMessage]]] = []
     for item in reply:
         if len(item) != 2:
-            raise TypeError(f"expected [stream, entries] in an XREADGROUP reply, got {item!r}")
+            raise TypeError(f"expected [stream, entries] in an {what} reply, got {item!r}")
         stream, entries = item
-        out.append((as_str(stream), _live_entries(entries, "XREADGROUP")))
+        out.append((as_str(stream), _live_entries(entries, what)))
     return out
+
+
+def group_read(reply: XReadGroupResponse | None) -> list[tuple[str, list[StreamMessage]]]:
+    """An XREADGROUP ``>`` reply (RESP2: ``[[stream, entries], ...]``; None: nothing arrived within the block
+    time) as (stream name, entries) per stream, in reply order."""
+    return _per_stream(reply, "XREADGROUP")
+
+
+def stream_read(reply: XReadResponse | None) -> list[tuple[str, list[StreamMessage]]]:
+    """An XREAD reply: the same shape as XREADGROUP's (RESP2 ``[[stream, entries], ...]``; None: nothing arrived
+    within the block time), as (stream name, entries) per stream."""
+    return _per_stream(reply, "XREAD")
 
 
 def autoclaim_page(reply: list[Any]) -> tuple[str, list[StreamMessage], int]:

@@ -49,14 +49,18 @@ def write_snapshot(client: Any, keys: Keys, camera: str, snap: Snapshot, ttl_s: 
     pipe.execute()
 
 
-def read_snapshot(client: Any, keys: Keys, camera: str) -> Snapshot | None:
-    """``camera``'s snapshot, or None when there is none (never written, expired, or not a complete record)."""
-    raw: dict[bytes, bytes] = client.hgetall(keys.snapshot(camera))
-    fields = {k.decode() if isinstance(k, bytes) else str(k): v for k, v in raw.items()}
+def read_snapshot(client: Any, keys: Keys, camera: str, with_jpeg: bool = True) -> Snapshot | None:
+    """``camera``'s snapshot, or None when there is none (never written, expired, or not a complete record).
+    ``with_jpeg`` False reads only the small fields (``jpeg`` is then empty bytes)."""
+    names = [_F_TS, _F_WALL_TS, _F_FRAME, _F_WIDTH, _F_HEIGHT] + ([_F_JPEG] if with_jpeg else [])
+    fields = dict(zip(names, client.hmget(keys.snapshot(camera), names)))
+    if any(v is None for v in fields.values()) or (with_jpeg and not fields[_F_JPEG]):
+        return None
     try:
-        return Snapshot(jpeg=bytes(fields[_F_JPEG]), ts=float(fields[_F_TS]), wall_ts=float(fields[_F_WALL_TS]),
-                        frame=int(fields[_F_FRAME]), width=int(fields[_F_WIDTH]), height=int(fields[_F_HEIGHT]))
-    except (KeyError, ValueError):
+        return Snapshot(jpeg=bytes(fields[_F_JPEG]) if with_jpeg else b"", ts=float(fields[_F_TS]),
+                        wall_ts=float(fields[_F_WALL_TS]), frame=int(fields[_F_FRAME]),
+                        width=int(fields[_F_WIDTH]), height=int(fields[_F_HEIGHT]))
+    except ValueError:
         return None
 
 

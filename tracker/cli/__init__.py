@@ -23,6 +23,7 @@ _SUBCOMMANDS = [
     "soak",
     "config",
     "calibrate",
+    "ui",
 ]
 
 

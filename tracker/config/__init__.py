@@ -3,8 +3,8 @@ the parameters of the pure layers (core, identity).
 
 Modules: ``fields`` (field helper, ranges), ``errors`` (ConfigError), one module per component's sections
 (``detector``, ``clahe``, ``reid``, ``tracker`` (tracker + kalman), ``pipeline`` (pipeline + output), ``source``,
-``redis``, ``hub``, ``snapshots``, ``service`` (cameras, worker, supervisor, metrics, logging)), ``app`` (Config,
-the whole), ``loader`` (YAML, overrides, validation), ``render`` (default YAML, key descriptions).
+``redis``, ``hub``, ``snapshots``, ``ui``, ``service`` (cameras, worker, supervisor, metrics, logging)), ``app``
+(Config, the whole), ``loader`` (YAML, overrides, validation), ``render`` (default YAML, key descriptions).
 
 ``tracker.config.mapping`` (kalman_params, tracker_params, identity_params) is imported on its own where a tracker
 or identity engine is built: it loads the core and identity packages (scipy), which the config itself never needs.
@@ -32,8 +32,10 @@ from tracker.config.service import (
 from tracker.config.snapshots import SnapshotsConfig
 from tracker.config.source import SourceConfig
 from tracker.config.tracker import KalmanConfig, TrackerConfig
+from tracker.config.ui import UiConfig
 
 __all__ = [
+    "UiConfig",
     "GeometryConfig",
     "SnapshotsConfig",
     "CameraCalibrationConfig",

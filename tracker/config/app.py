@@ -19,6 +19,7 @@ from tracker.config.service import CameraConfig, LoggingConfig, MetricsConfig, S
 from tracker.config.snapshots import SnapshotsConfig
 from tracker.config.source import SourceConfig
 from tracker.config.tracker import KalmanConfig, TrackerConfig
+from tracker.config.ui import UiConfig
 
 __all__ = ["Config", "with_detector_threads_for"]
 
@@ -45,6 +46,7 @@ class Config:
                               factory=WorkerConfig)
     supervisor: SupervisorConfig = _f(None, "`mctrack run`: restarting dead or hung processes.",
                                       factory=SupervisorConfig)
+    ui: UiConfig = _f(None, "`mctrack ui`: the read-only web console and HTTP API.", factory=UiConfig)
     cameras: list[CameraConfig] = _f(None, "Cameras for `mctrack run`.", factory=list)
 
     def check(self, key: str) -> None:

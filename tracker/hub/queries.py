@@ -18,7 +18,7 @@ import numpy as np
 import redis
 
 from tracker.bus.records import decode_track_record
-from tracker.bus.replies import member_list, scored_members, stream_entries
+from tracker.bus.replies import as_bytes, member_list, scored_members, stream_entries
 from tracker.bus.schema import (
     Keys,
     decode_box_point,
@@ -27,6 +27,7 @@ from tracker.bus.schema import (
     parse_xyxy,
     validate_camera_id,
 )
+from tracker.bus.snapshot import read_snapshot
 from tracker.config import Config
 
 __all__ = [
@@ -46,6 +47,13 @@ __all__ = [
     "export_mot",
     "gallery_image",
     "recent_events",
+    "IdentityPage",
+    "identities_page",
+    "CameraSnapshot",
+    "camera_snapshot",
+    "ground_positions_now",
+    "track_thumbnails",
+    "thumbnail_counts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -380,3 +388,84 @@ def recent_events(r: redis.Redis, cfg: Config, count: int = 100) -> list[tuple[s
     """The newest ``count`` identity events, oldest first, as (stream id, fields)."""
     raw = stream_entries(r.xrevrange(_keys(cfg).events(), count=max(1, int(count))))
     return [(_s(msg_id), {_s(k): _s(v) for k, v in fields.items()}) for msg_id, fields in reversed(raw)]
+
+
+@dataclass(frozen=True)
+class IdentityPage:
+    """One page of identities, most recently seen first; ``total`` counts every identity that passed the filters."""
+
+    total: int
+    items: tuple[IdentitySummary, ...]
+
+
+def identities_page(r: redis.Redis, cfg: Config, limit: int, offset: int = 0, camera: str | None = None,
+                    since_ts: float | None = None, until_ts: float | None = None) -> IdentityPage:
+    """Identities most recently seen first, ``limit`` of them from ``offset``, keeping those whose time span
+    [first_ts, last_ts] meets [since_ts, until_ts] (camera time; either end open when None) and, with ``camera``,
+    those that have a track in that camera (within retention)."""
+    if limit < 1 or offset < 0:
+        raise ValueError(f"limit must be >= 1 and offset >= 0, got limit={limit}, offset={offset}")
+    if since_ts is not None and until_ts is not None and until_ts < since_ts:
+        raise ValueError(f"time window end {until_ts} is before its start {since_ts}")
+    k = _keys(cfg)
+    lo = "-inf" if since_ts is None else since_ts
+    gids = [int(g) for g in member_list(r.zrevrangebyscore(k.identities_by_last_seen(), "+inf", lo))]
+    if until_ts is not None:
+        first = set(int(g) for g in member_list(r.zrangebyscore(k.identities_by_first_seen(), "-inf", until_ts)))
+        gids = [g for g in gids if g in first]
+    if camera is not None:
+        validate_camera_id(camera)
+        in_camera = set(int(g) for g in r.hvals(k.camera_local_to_global(camera)))
+        gids = [g for g in gids if g in in_camera]
+    return IdentityPage(len(gids), tuple(_summaries(r, cfg, gids[offset:offset + limit])))
+
+
+@dataclass(frozen=True)
+class CameraSnapshot:
+    """A camera's latest annotated frame for the web console (``cam:{camera}:snapshot``)."""
+
+    camera: str
+    timestamp_s: float       # camera time of the frame
+    published_unix_s: float  # wall-clock time it was published
+    frame_index: int
+    width_px: int
+    height_px: int
+    jpeg: bytes | None       # None when read without the picture
+
+
+def camera_snapshot(r: redis.Redis, cfg: Config, camera: str, with_jpeg: bool = True) -> CameraSnapshot | None:
+    """The camera's latest published snapshot, or None when there is none (never published, expired, or
+    malformed)."""
+    validate_camera_id(camera)
+    snap = read_snapshot(r, _keys(cfg), camera, with_jpeg=with_jpeg)
+    if snap is None:
+        return None
+    return CameraSnapshot(camera, snap.ts, snap.wall_ts, snap.frame, snap.width, snap.height,
+                          snap.jpeg if with_jpeg else None)
+
+
+def ground_positions_now(r: redis.Redis, cfg: Config, window_s: float | None = None) -> dict[int, tuple[float, float]]:
+    """Where people are now on the ground: global id -> (x_m, y_m), the latest ground point of each identity seen
+    by a calibrated camera within ``window_s`` (default hub.visible_window_s) of the newest camera time."""
+    states = r.hvals(_keys(cfg).camera_states())
+    if not states:
+        return {}
+    latest = max(float(_s(v).split("|")[0]) for v in states)
+    window = cfg.hub.visible_window_s if window_s is None else window_s
+    paths = ground_trajectories(r, cfg, latest - window, latest)
+    return {gid: (float(path[-1, 0]), float(path[-1, 1])) for gid, path in paths.items() if len(path)}
+
+
+def track_thumbnails(r: redis.Redis, cfg: Config, camera: str, local_id: int) -> list[bytes]:
+    """The track's JPEG thumbnails, newest first (empty when none are kept)."""
+    validate_camera_id(camera)
+    return [as_bytes(j) for j in r.lrange(_keys(cfg).track_thumbnails(camera, local_id), 0, -1)]
+
+
+def thumbnail_counts(r: redis.Redis, cfg: Config, tracks: list[tuple[str, int]]) -> list[int]:
+    """How many thumbnails each (camera, local id) track keeps, in the order given."""
+    k = _keys(cfg)
+    pipe = r.pipeline(transaction=False)
+    for camera, lid in tracks:
+        pipe.llen(k.track_thumbnails(camera, lid))
+    return [int(n) for n in pipe.execute()] if tracks else []

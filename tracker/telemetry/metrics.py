@@ -56,6 +56,11 @@ METRIC_HELP: dict[str, str] = {
     "mctrack_child_restarts_total": "Restarts of a child process by the supervisor.",
     "mctrack_child_up": "1 while the supervisor's child process is running.",
     "mctrack_ready": "1 when this process is ready (see /healthz).",
+    "mctrack_ui_requests_total": "HTTP requests answered by the web console (`mctrack ui`), by route template and "
+                                 "status code.",
+    "mctrack_ui_request_latency_seconds": "Time the web console took to answer a request (to the first byte of a "
+                                          "live-events stream), by route template.",
+    "mctrack_ui_event_streams": "Live-events (server-sent events) clients connected to the web console.",
 }
 
 
@@ -126,6 +131,11 @@ class ProcessMetrics:
                                       registry=r)
         self.child_up = Gauge("mctrack_child_up", _h("mctrack_child_up"), ["child"], registry=r)
         self.ready = Gauge("mctrack_ready", _h("mctrack_ready"), registry=r)
+        self.ui_requests = Counter("mctrack_ui_requests", _h("mctrack_ui_requests_total"), ["route", "status"],
+                                   registry=r)
+        self.ui_latency = Histogram("mctrack_ui_request_latency_seconds", _h("mctrack_ui_request_latency_seconds"),
+                                    ["route"], buckets=LATENCY_BUCKETS_S, registry=r)
+        self.ui_event_streams = Gauge("mctrack_ui_event_streams", _h("mctrack_ui_event_streams"), registry=r)
         self._totals: dict[tuple[int, tuple[tuple[str, str], ...]], float] = {}
         self._lock = threading.Lock()
 
