@@ -38,7 +38,7 @@ class ReidConfig:
                                "least this.", lo=0.0, hi=1.0)
     min_speedup: float = _f(0.1, "The automatic choice leaves onnxruntime f32 (the reference) only for a path at "
                             "least this fraction faster per crop, so timing noise does not flip it.", lo=0.0, hi=0.9)
-    select_budget_s: float = _f(15.0, "Seconds the automatic choice spends timing the candidate paths (after "
+    select_budget_s: float = _f(5.0, "Seconds the automatic choice spends timing the candidate paths (after "
                                 "building them).", lo=0.5, hi=600.0)
     cache_dir: str = _f("~/.cache/mctrack", "Where exported Re-ID models and the per-machine path choice are "
                         "cached.")
