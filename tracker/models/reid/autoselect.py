@@ -50,7 +50,8 @@ from tracker.models.reid.selection import (
 )
 from tracker.models.reid.weights import resolve_reid_weights, sha256_file
 
-__all__ = ["resolve_reid_path", "measure_reid_choice", "runner_for_path", "library_versions", "SELECTION_VERSION"]
+__all__ = ["resolve_reid_path", "measure_reid_choice", "runner_for_path", "library_versions", "model_engines",
+           "f32_model_file", "SELECTION_VERSION"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +78,16 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def _available_engines() -> tuple[str, ...]:
+def model_engines(cfg: ReidConfig) -> tuple[str, ...]:
+    """Engines that can run ``cfg``'s model here, the reference (f32) engine first: for a torchreid model, those of
+    :data:`AUTO_ENGINES` that are installed. (A model that only one engine runs, e.g. a prebuilt OpenVINO IR,
+    returns that engine alone.)"""
     return tuple(e for e in AUTO_ENGINES if importlib.util.find_spec(e) is not None)
+
+
+def f32_model_file(cfg: ReidConfig, engine: str) -> Path:
+    """The f32 model file ``engine`` runs for ``cfg`` (exported and cached when needed); int8 is quantised from it."""
+    return export_openvino(cfg) if engine == "openvino" else export_onnx(cfg)
 
 
 def _bound(cfg: ReidConfig) -> AccuracyBound:
@@ -132,9 +141,9 @@ def runner_for_path(cfg: ReidConfig, path: ReidPath, frames: list[PersonFrame] |
             cfg.calibration_source, cfg.calibration_frames, cfg.min_crop_height_px)
         blobs = _calibration_blobs(cfg, frames, crop_transform)
         if path.engine == "openvino":
-            quantize_openvino_int8(export_openvino(cfg), blobs, target)
+            quantize_openvino_int8(f32_model_file(cfg, "openvino"), blobs, target)
         else:
-            quantize_onnx_int8(export_onnx(cfg), blobs, target)
+            quantize_onnx_int8(f32_model_file(cfg, "onnxruntime"), blobs, target)
     return build_runner(cfg, path, target)
 
 
@@ -184,7 +193,7 @@ def measure_reid_choice(cfg: ReidConfig, cpu: CpuFeatures, crop_transform: CropT
     """
     frames = load_person_frames(cfg.calibration_source, cfg.calibration_frames, cfg.min_crop_height_px) \
         if cfg.calibration_source else []
-    engines = _available_engines() if cfg.backend == "auto" else (cfg.backend,)
+    engines = model_engines(cfg) if cfg.backend == "auto" else (cfg.backend,)
     paths = candidate_paths(cfg.backend, cfg.precision, cfg.num_threads, cpu, engines, int8_engines(), bool(frames))
     if not paths:
         raise ConfigError(f"reid: no way to run precision {cfg.precision} with backend {cfg.backend} on this "
