@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from paths import EPFL
+
 from tracker.config import ConfigError, ReidConfig
 from tracker.models.cpu_features import read_cpu_features
 from tracker.models.reid.autoselect import resolve_reid_path, runner_for_path
@@ -18,7 +18,7 @@ from tracker.models.reid.embedder import ReidEmbedder
 from tracker.models.reid.selection import AccuracyBound, ReidPath, embedding_agreement
 
 CALIBRATION = EPFL / "c0"
-FRAMES = 6
+FRAMES = 8
 
 
 def _cfg(reid_weights: Path, cache_dir: Path, **kw: object) -> ReidConfig:

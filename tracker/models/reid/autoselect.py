@@ -1,13 +1,14 @@
 """Pick the Re-ID path (engine, precision, threads) for this machine: measured once, cached per machine.
 
 With ``reid.backend: auto`` or ``reid.precision: auto`` (or an explicit bf16/int8, which must pass the accuracy
-check too) every candidate path from :func:`tracker.models.reid.selection.candidate_paths` is built, its embeddings of
-real person crops (``reid.calibration_source``) are compared with the f32 reference's, and it is timed on calls of 1,
-2 and 4 crops, the candidates interleaved round by round for ``reid.select_budget_s``; the decision is
-:func:`tracker.models.reid.selection.choose_path`. The result is cached as JSON in ``reid.cache_dir``, keyed by the
-CPU (model, ISA flags, CPU count), the model (name, input size, weights sha256), the settings that shape the choice
-and the engines' library versions: a machine measures once, and any change measures again. ``mctrack reid-select
---reselect`` forces a new measurement.
+check too) every candidate path from :func:`tracker.models.reid.selection.candidate_paths` is built (int8 quantised
+on the crops of the even-numbered calibration frames), its embeddings of the person crops of the odd-numbered
+frames of ``reid.calibration_source`` (held out from quantisation) are compared with the f32 reference's, and it is
+timed on calls of 1, 2 and 4 crops, the candidates interleaved round by round for ``reid.select_budget_s``; the
+decision is :func:`tracker.models.reid.selection.choose_path`. The result is cached as JSON in ``reid.cache_dir``,
+keyed by the CPU (model, ISA flags, CPU count), the model (name, input size, weights sha256), the settings that
+shape the choice and the engines' library versions: a machine measures once, and any change measures again.
+``mctrack reid-select --reselect`` forces a new measurement.
 
 The choice works at the runner-factory level (:data:`tracker.models.reid.backends.RUNNER_FACTORIES`) and measures
 through :class:`tracker.models.reid.embedder.ReidEmbedder` (the model's own preprocessing), so any model with a
@@ -56,7 +57,7 @@ __all__ = ["resolve_reid_path", "measure_reid_choice", "runner_for_path", "libra
 logger = logging.getLogger(__name__)
 
 #: Bump when the measurement or the decision changes, so cached choices are made again.
-SELECTION_VERSION = "1"
+SELECTION_VERSION = "2"
 PROBE_CROPS: tuple[int, ...] = (1, 2, 4)  # crops per timed call (the pipeline embeds about 1.4 per frame)
 #: Crops the int8 quantisers calibrate on (evenly picked from the calibration frames' crops): more takes longer
 #: (about 0.3 s a crop on a loaded 2-core machine) for no measured gain in agreement.
@@ -113,13 +114,14 @@ def _int8_file(cfg: ReidConfig, engine: str) -> Path:
     stem = onnx_cache_path(cfg).stem
     calib = calibration_key(cfg.calibration_source, cfg.calibration_frames)
     suffix = "_openvino.xml" if engine == "openvino" else ".onnx"
-    return onnx_cache_path(cfg).parent / f"{stem}_int8_{calib}{suffix}"
+    return onnx_cache_path(cfg).parent / f"{stem}_int8_{calib}_even{suffix}"
 
 
 def _calibration_blobs(cfg: ReidConfig, frames: list[PersonFrame],
                        crop_transform: CropTransform | None) -> list[np.ndarray]:
-    """One (1, 3, H, W) model input per crop, from the embedder's own preprocessing."""
-    blobs = [ReidEmbedder.model_inputs_for(cfg, f.image, f.xyxy, crop_transform) for f in frames]
+    """One (1, 3, H, W) model input per crop of the even-numbered ``frames`` (the odd ones are held out for the
+    accuracy check), from the embedder's own preprocessing; at most :data:`MAX_CALIBRATION_CROPS`."""
+    blobs = [ReidEmbedder.model_inputs_for(cfg, f.image, f.xyxy, crop_transform) for f in frames[0::2]]
     crops = [b[i:i + 1] for b in blobs for i in range(len(b))]
     if len(crops) <= MAX_CALIBRATION_CROPS:
         return crops
@@ -211,10 +213,12 @@ def measure_reid_choice(cfg: ReidConfig, cpu: CpuFeatures, crop_transform: CropT
             errors[path] = f"{type(exc).__name__}: {exc}"
             logger.warning("reid: path %s cannot be built here: %s", path.label, errors[path])
     agreements = {}
-    if frames and reference in embedders:
-        ref = np.concatenate([embedders[reference].embed(f.image, f.xyxy) for f in frames])
+    held_out = frames[1::2]  # int8 calibrated on frames[0::2]
+    if held_out and reference in embedders:
+        ref = np.concatenate([embedders[reference].embed(f.image, f.xyxy) for f in held_out])
         for path, emb in embedders.items():
-            agreements[path] = embedding_agreement(ref, np.concatenate([emb.embed(f.image, f.xyxy) for f in frames]))
+            agreements[path] = embedding_agreement(
+                ref, np.concatenate([emb.embed(f.image, f.xyxy) for f in held_out]))
     timed = {p: e for p, e in embedders.items() if p in paths}
     ms = _time_rounds(timed, _probes(frames), cfg.select_budget_s if budget_s is None else budget_s) if timed else {}
     trials = [PathTrial(p, ms.get(p), agreements.get(p), errors.get(p, "")) for p in paths]
