@@ -31,21 +31,25 @@ def test_avx2_cpu_gets_f32_paths_only() -> None:
     assert candidate_paths("auto", "auto", 1, AVX2, BOTH, BOTH, have_crops=True) == [ORT32, OV32]
 
 
-def test_vnni_bf16_cpu_with_crops_gets_reduced_precision_too() -> None:
-    assert candidate_paths("auto", "auto", 1, EPYC, BOTH, BOTH, have_crops=True) == [ORT32, OV32, OV16, ORT8, OV8]
-    assert candidate_paths("auto", "auto", 1, EPYC, BOTH, ("onnxruntime",), have_crops=True) == [
+def test_vnni_bf16_cpu_with_crops_gets_bf16_and_with_auto_int8_int8_too() -> None:
+    assert candidate_paths("auto", "auto", 1, EPYC, BOTH, BOTH, have_crops=True) == [ORT32, OV32, OV16]
+    assert candidate_paths("auto", "auto", 1, EPYC, BOTH, BOTH, True, auto_int8=True) == [ORT32, OV32, OV16, ORT8, OV8]
+    assert candidate_paths("auto", "auto", 1, EPYC, BOTH, ("onnxruntime",), True, auto_int8=True) == [
         ORT32, OV32, OV16, ORT8]  # no nncf: openvino cannot quantise
+    assert candidate_paths("auto", "auto", 1, AVX2, BOTH, BOTH, True, auto_int8=True) == [ORT32, OV32]
 
 
 def test_without_crops_reduced_precision_cannot_be_checked_so_it_is_not_tried() -> None:
-    assert candidate_paths("auto", "auto", 1, EPYC, BOTH, BOTH, have_crops=False) == [ORT32, OV32]
+    assert candidate_paths("auto", "auto", 1, EPYC, BOTH, BOTH, False, auto_int8=True) == [ORT32, OV32]
     assert candidate_paths("auto", "auto", 1, EPYC, ("onnxruntime",), BOTH, have_crops=False) == [ORT32]
 
 
 def test_explicit_backend_and_precision() -> None:
     assert candidate_paths("openvino", "bf16", 2, AVX2, BOTH, BOTH, True) == [ReidPath("openvino", "bf16", 2)]
     assert candidate_paths("onnxruntime", "bf16", 1, EPYC, BOTH, BOTH, True) == []  # ORT has no bf16 on CPU
-    assert candidate_paths("onnxruntime", "auto", 1, EPYC, BOTH, BOTH, True) == [ORT32, ORT8]
+    assert candidate_paths("onnxruntime", "auto", 1, EPYC, BOTH, BOTH, True) == [ORT32]
+    assert candidate_paths("onnxruntime", "auto", 1, EPYC, BOTH, BOTH, True, auto_int8=True) == [ORT32, ORT8]
+    assert candidate_paths("onnxruntime", "int8", 1, EPYC, BOTH, BOTH, True) == [ORT8]  # explicit: no auto_int8
 
 
 def test_agreement_of_identical_scaled_and_drifted_features() -> None:

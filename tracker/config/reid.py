@@ -25,8 +25,12 @@ class ReidConfig:
     precision: Literal["auto", "f32", "bf16", "int8"] = _f(
         "auto", "Re-ID arithmetic. bf16 (openvino only) pays off on CPUs with AVX512_BF16 or AMX; int8 "
                 "(post-training quantisation on calibration_source's person crops) on CPUs with VNNI or AMX. auto: "
-                "f32, plus whichever of these the CPU has hardware for, when calibration_source is set (reduced "
-                "precision is only used after its embeddings are checked against f32 on real crops).")
+                "f32, plus bf16 where the CPU has hardware for it and calibration_source is set (its embeddings are "
+                "checked against f32 on real crops first), plus int8 only with auto_int8.")
+    auto_int8: bool = _f(False, "Let precision auto consider int8 (on CPUs with VNNI or AMX). Only with "
+                         "calibration_source footage from the deployed cameras: int8 quantised on one dataset drifted "
+                         "far more on another (docs/benchmarks.md) than the accuracy check on held-out crops of the "
+                         "calibration source shows.")
     calibration_source: str = _f(
         "", "Person crops for the automatic choice: a MOTChallenge sequence folder (video.mp4 or img1/, and gt.txt "
             "or gt/gt.txt) whose ground-truth boxes are cropped. Used to quantise int8 and to check bf16/int8 "

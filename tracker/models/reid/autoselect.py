@@ -57,7 +57,7 @@ __all__ = ["resolve_reid_path", "measure_reid_choice", "runner_for_path", "libra
 logger = logging.getLogger(__name__)
 
 #: Bump when the measurement or the decision changes, so cached choices are made again.
-SELECTION_VERSION = "2"
+SELECTION_VERSION = "3"
 PROBE_CROPS: tuple[int, ...] = (1, 2, 4)  # crops per timed call (the pipeline embeds about 1.4 per frame)
 #: Crops the int8 quantisers calibrate on (evenly picked from the calibration frames' crops): more takes longer
 #: (about 0.3 s a crop on a loaded 2-core machine) for no measured gain in agreement.
@@ -100,7 +100,8 @@ def _choice_key(cfg: ReidConfig, cpu: CpuFeatures) -> dict[str, str]:
     versions = library_versions()
     return {"version": SELECTION_VERSION, "cpu": cpu.key(), "model": cfg.model_name,
             "weights_sha256": sha256_file(resolve_reid_weights(cfg)), "input": f"{cfg.input_height}x{cfg.input_width}",
-            "backend": cfg.backend, "precision": cfg.precision, "threads": str(cfg.num_threads),
+            "backend": cfg.backend, "precision": cfg.precision, "auto_int8": str(cfg.auto_int8),
+            "threads": str(cfg.num_threads),
             "calibration": calib, "bound": f"{cfg.min_cosine_median}/{cfg.min_cosine_p05}",
             "min_speedup": str(cfg.min_speedup), **{f"lib_{k}": v for k, v in versions.items()}}
 
@@ -196,7 +197,8 @@ def measure_reid_choice(cfg: ReidConfig, cpu: CpuFeatures, crop_transform: CropT
     frames = load_person_frames(cfg.calibration_source, cfg.calibration_frames, cfg.min_crop_height_px) \
         if cfg.calibration_source else []
     engines = model_engines(cfg) if cfg.backend == "auto" else (cfg.backend,)
-    paths = candidate_paths(cfg.backend, cfg.precision, cfg.num_threads, cpu, engines, int8_engines(), bool(frames))
+    paths = candidate_paths(cfg.backend, cfg.precision, cfg.num_threads, cpu, engines, int8_engines(), bool(frames),
+                            cfg.auto_int8)
     if not paths:
         raise ConfigError(f"reid: no way to run precision {cfg.precision} with backend {cfg.backend} on this "
                           f"machine (bf16 needs openvino; int8 needs onnxruntime, or openvino with nncf); change "

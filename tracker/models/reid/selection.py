@@ -8,8 +8,10 @@ The accuracy bound (:class:`AccuracyBound`): cosine between a path's and the f32
 real person crop, median >= 0.99 and 5th percentile >= 0.97. Why these numbers: with OSNet-x0.25 (MSMT17) the same
 person seen again scores about 0.94 and different people about 0.49 (MANIFEST of ../shared/models), so a drift of
 0.01 at the median and 0.03 at the 5th percentile is 2% and 7% of that gap, below the frame-to-frame spread of one
-person's own embeddings. Measured on PETS crops (calibrated on EPFL crops): OpenVINO bf16 0.9992 / 0.9985, ONNX
-Runtime static-QDQ int8 0.994 / 0.987 (pass), OpenVINO NNCF int8 0.989 / 0.961 (refused); see docs/benchmarks.md.
+person's own embeddings. Measured (benchmarks/reid_paths_bench.py, PETS crops): OpenVINO bf16 0.9992 / 0.9985
+for OSNet, 0.9997 / 0.9991 and 0.9995 / 0.9990 for the OMZ 0277 / 0287 IRs (pass); int8 calibrated on EPFL crops
+0.93-0.98 / 0.83-0.92 (refused), though calibrated and checked on PETS crops ONNX Runtime int8 gave 0.994 / 0.987:
+int8 is only as good as its calibration crops' match with the cameras, hence ``reid.auto_int8``.
 """
 
 from __future__ import annotations
@@ -109,13 +111,14 @@ class ReidChoice:
 
 
 def candidate_paths(backend: str, precision: str, threads: int, cpu: CpuFeatures, engines: Sequence[str],
-                    int8_engines: Sequence[str], have_crops: bool) -> list[ReidPath]:
+                    int8_engines: Sequence[str], have_crops: bool, auto_int8: bool = False) -> list[ReidPath]:
     """The paths worth measuring, the f32 reference first.
 
     Args:
         backend: ``reid.backend`` (``auto`` = every engine in :data:`AUTO_ENGINES` that is in ``engines``).
-        precision: ``reid.precision`` (``auto`` = f32, plus bf16 on CPUs with bf16 hardware and int8 on CPUs with
-            int8 dot products, each only with calibration crops to check it against f32).
+        precision: ``reid.precision`` (``auto`` = f32, plus bf16 on CPUs with bf16 hardware and, with
+            ``auto_int8``, int8 on CPUs with int8 dot products, each only with calibration crops to check it
+            against f32).
         threads: ``reid.num_threads``.
         engines: engines importable here; int8_engines: those that can quantise the model here.
         have_crops: real person crops are available (needed to quantise and to check reduced precision).
@@ -131,7 +134,7 @@ def candidate_paths(backend: str, precision: str, threads: int, cpu: CpuFeatures
                 continue
             if precision == "auto":
                 useful = (want == "f32" or (want == "bf16" and cpu.bf16 and have_crops)
-                          or (want == "int8" and cpu.int8_dot and have_crops and engine in int8_engines))
+                          or (want == "int8" and auto_int8 and cpu.int8_dot and have_crops and engine in int8_engines))
             else:
                 useful = want == precision and (want != "int8" or engine in int8_engines)
             if useful:
