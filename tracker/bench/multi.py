@@ -65,6 +65,10 @@ def run_multi_camera_bench(cfg: Config, video: str, cameras: int, rate: float, d
     keys = HeartbeatKeys(cfg.redis.key_prefix)
     common = (["--config", config_path] if config_path else []) + sum((["--set", s] for s in overrides or []), [])
     shared = with_detector_threads_for(cfg, cameras)  # the camera processes share this machine's cores
+    if shared.reid.enabled:  # measure the Re-ID path here once (if not cached), not in each starting camera
+        from tracker.models.reid.autoselect import resolve_reid_path
+
+        resolve_reid_path(shared.reid)
     worker_args = [] if shared is cfg else ["--set", f"detector.num_threads={shared.detector.num_threads}",
                                             "--set", f"reid.num_threads={shared.reid.num_threads}"]
     env = dict(os.environ)
