@@ -157,7 +157,7 @@ def test_crops_to_blob_matches_a_plain_reference() -> None:
 
 
 def test_onnx_export_is_cached_and_keyed(reid_weights: Path, tmp_path: Path) -> None:
-    cfg = _cfg(reid_weights, tmp_path / "cache")
+    cfg = _cfg(reid_weights, tmp_path / "cache", backend="onnxruntime")
     first = export_onnx(cfg)
     assert first.is_file() and first.parent == tmp_path / "cache" and first == onnx_cache_path(cfg)
     assert cfg.model_name in first.name and "256x128" in first.name

@@ -159,3 +159,10 @@ def test_detector_threads_are_shared_out_between_local_cameras():
     assert with_detector_threads_for(cfg, 4, cpu_count=16).detector.num_threads == 4
     fixed = load_config(None, ["detector.num_threads=2"])
     assert with_detector_threads_for(fixed, 4, cpu_count=2) is fixed  # an explicit value is kept
+    assert cfg.reid.num_threads == 1 and with_detector_threads_for(cfg, 4, cpu_count=16).reid.num_threads == 1
+    auto_reid = load_config(None, ["reid.num_threads=0"])  # Re-ID on every core: shared out too
+    shared = with_detector_threads_for(auto_reid, 4, cpu_count=16)
+    assert shared.reid.num_threads == 4 and shared.detector.num_threads == 4
+    both_fixed = load_config(None, ["detector.num_threads=2", "reid.num_threads=0"])
+    assert with_detector_threads_for(both_fixed, 8, cpu_count=16).detector.num_threads == 2
+    assert with_detector_threads_for(both_fixed, 8, cpu_count=16).reid.num_threads == 2

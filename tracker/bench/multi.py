@@ -40,6 +40,7 @@ class MultiCameraBench:
     cameras_kept_up: int
     per_camera: list[dict[str, Any]] = field(default_factory=list)
     detector_threads: int = 0  # detector.num_threads of each camera process (0 = OpenVINO's default)
+    reid_threads: int = 0  # reid.num_threads of each camera process (0 = the engine's default)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,7 +65,12 @@ def run_multi_camera_bench(cfg: Config, video: str, cameras: int, rate: float, d
     keys = HeartbeatKeys(cfg.redis.key_prefix)
     common = (["--config", config_path] if config_path else []) + sum((["--set", s] for s in overrides or []), [])
     shared = with_detector_threads_for(cfg, cameras)  # the camera processes share this machine's cores
-    worker_args = [] if shared is cfg else ["--set", f"detector.num_threads={shared.detector.num_threads}"]
+    if shared.reid.enabled:  # measure the Re-ID path here once (if not cached), not in each starting camera
+        from tracker.models.reid.autoselect import resolve_reid_path
+
+        resolve_reid_path(shared.reid)
+    worker_args = [] if shared is cfg else ["--set", f"detector.num_threads={shared.detector.num_threads}",
+                                            "--set", f"reid.num_threads={shared.reid.num_threads}"]
     env = dict(os.environ)
     procs: list[subprocess.Popen[bytes]] = []
     names = [f"bench{i + 1}" for i in range(cameras)]
@@ -120,7 +126,7 @@ def run_multi_camera_bench(cfg: Config, video: str, cameras: int, rate: float, d
     return MultiCameraBench(cameras=cameras, rate=rate, duration_s=elapsed,
                             aggregate_fps=sum(c["fps"] for c in per_camera), all_kept_up=kept == cameras,
                             cameras_kept_up=kept, per_camera=per_camera,
-                            detector_threads=shared.detector.num_threads)
+                            detector_threads=shared.detector.num_threads, reid_threads=shared.reid.num_threads)
 
 
 def _clip_frames(cfg: Config, video: str) -> int:

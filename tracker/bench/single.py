@@ -55,6 +55,10 @@ class SingleCameraBench:
     mean_detections_per_frame: float = 0.0
     mean_tracks_per_frame: float = 0.0
     block_frames: int = 0  # detector-only and pipeline alternate in blocks of this many frames
+    cpu: dict[str, Any] = field(default_factory=dict)  # model, flags (ISA extensions found), logical_cpus
+    detector_path: dict[str, Any] = field(default_factory=dict)  # engine, precision (from the weights), streams
+    reid_path: dict[str, Any] = field(default_factory=dict)  # see reid_path_report
+    reid_ms_per_frame: float = 0.0  # mean Re-ID stage time per pipeline frame (frames without crops count as 0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,6 +75,7 @@ def run_single_camera_bench(cfg: Config, video: str, max_frames: int = 0, warmup
     then the pipeline on the same block read from the file; 0 = one block: the whole clip), so that a change in the
     machine's speed during the run hits both alike. fps = frames / summed block time.
     """
+    from tracker.models.cpu_features import read_cpu_features
     from tracker.models.factory import build_models
 
     detector, embedder, clahe = build_models(cfg)
@@ -90,13 +95,57 @@ def run_single_camera_bench(cfg: Config, video: str, max_frames: int = 0, warmup
     n, count = len(images), stats.total_frames
     del images
     det_fps, pipe_fps = n / times.detector_s, count / times.pipeline_s
+    cpu = read_cpu_features()
+    reid_ms = stats.stage_ms.get("reid", [])
     return SingleCameraBench(
         video=video, frames=count, detector_only_fps=det_fps, pipeline_fps=pipe_fps, ratio=pipe_fps / det_fps,
         stages_ms={k: percentiles_ms(v) for k, v in {**stats.stage_ms, "total": times.total_ms}.items() if v},
         peak_rss_mb=peak_rss_mb(), detector=str(getattr(detector, "info", type(detector).__name__)),
-        reid_backend=cfg.reid.backend if cfg.reid.enabled else "off",
+        reid_backend=_reid_label(embedder) if cfg.reid.enabled else "off",
         mean_detections_per_frame=stats.detections / max(count, 1),
-        mean_tracks_per_frame=stats.track_boxes / max(count, 1), block_frames=block)
+        mean_tracks_per_frame=stats.track_boxes / max(count, 1), block_frames=block,
+        cpu={"model": cpu.model, "flags": list(cpu.flags), "logical_cpus": cpu.logical_cpus},
+        detector_path=detector_path_report(detector, cfg.detector.num_threads),
+        reid_path=reid_path_report(cfg, embedder),
+        reid_ms_per_frame=float(sum(reid_ms)) / max(count, 1))
+
+
+def detector_path_report(detector: Detector, threads: int) -> dict[str, Any]:
+    """engine (Ultralytics' backend format), precision (from the weights' name: int8 exports carry it), streams,
+    input size and threads (``detector.num_threads``, 0 = the engine's default) of the detector."""
+    info = getattr(detector, "info", None)
+    if info is None:
+        return {"engine": type(detector).__name__}
+    name = str(info.weights).lower()
+    precision = "int8" if "int8" in name else "fp16" if ("fp16" in name or "half" in name) else "f32 or as exported"
+    return {"engine": info.backend_format, "precision": precision, "streams": info.streams,
+            "input_hw": list(info.imgsz), "threads": threads}
+
+
+def reid_path_report(cfg: Config, embedder: object) -> dict[str, Any]:
+    """The Re-ID path the pipeline ran: engine, precision, threads, how it was chosen (config, measured, cache),
+    why, the accuracy bound and the chosen path's cosine agreement with f32 on real crops (null: not measured), and
+    every measured candidate (ms per crop, agreement, error)."""
+    from tracker.models.reid.embedder import ReidEmbedder
+
+    if not cfg.reid.enabled or not isinstance(embedder, ReidEmbedder) or embedder.choice is None:
+        return {"engine": "off" if not cfg.reid.enabled else cfg.reid.backend}
+    choice = embedder.choice
+    agreement = choice.agreement
+    return {"engine": choice.path.engine, "precision": choice.path.precision, "threads": choice.path.threads,
+            "model": cfg.reid.model_name, "chosen_by": choice.source, "reason": choice.reason,
+            "bound": asdict(choice.bound), "agreement_with_f32": asdict(agreement) if agreement else None,
+            "candidates": [{"path": t.path.label, "ms_per_crop": t.ms_per_crop,
+                            "agreement_with_f32": asdict(t.agreement) if t.agreement else None, "error": t.error}
+                           for t in choice.trials]}
+
+
+def _reid_label(embedder: object) -> str:
+    from tracker.models.reid.embedder import ReidEmbedder
+
+    if isinstance(embedder, ReidEmbedder) and embedder.choice is not None:
+        return embedder.choice.path.label
+    return type(embedder).__name__
 
 
 def _decoded(cfg: Config, video: str, max_frames: int) -> tuple[float, list[np.ndarray]]:

@@ -14,6 +14,7 @@ _SUBCOMMANDS = [
     "eval",
     "bench",
     "export",
+    "reid_select",
     "run",
     "worker",
     "hub",

@@ -3,8 +3,12 @@
 JSON keys (``--json``): ``video``, ``frames``, ``detector_only_fps``, ``pipeline_fps``, ``ratio``
 (pipeline / detector-only), ``stages_ms`` (stage -> {median, p95}; stages decode, clahe, detect, reid,
 associate, publish, total), ``peak_rss_mb``, ``detector``, ``reid_backend``, ``mean_detections_per_frame``,
-``mean_tracks_per_frame``, ``block_frames`` (detector-only and pipeline alternate in blocks of this many frames);
-with ``--cameras N`` also ``multi_camera`` (see tracker/bench/multi.py).
+``mean_tracks_per_frame``, ``block_frames`` (detector-only and pipeline alternate in blocks of this many frames),
+``cpu`` (model, flags: the ISA extensions found among avx2 ... amx_int8, logical_cpus), ``detector_path`` (engine,
+precision, streams, input_hw, threads), ``reid_path`` (engine, precision, threads, model, chosen_by: config /
+measured / cache, reason, bound, agreement_with_f32: the chosen path's cosine to f32 on real crops, candidates: each
+measured path's ms_per_crop and agreement), ``reid_ms_per_frame``; with ``--cameras N`` also ``multi_camera`` (see
+tracker/bench/multi.py).
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=60.0,
                    help="seconds measured in the multi-camera run (shortened, with a warning, to end 2 s before a "
                         "recorded clip does)")
+    p.add_argument("--reselect-reid", action="store_true",
+                   help="measure the Re-ID path choice again (reid.backend/precision auto) instead of using the cached "
+                        "one for this machine")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -38,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
     from tracker.bench.single import BLOCK_FRAMES, run_single_camera_bench
 
     cfg = config_from_args(args)
+    if args.reselect_reid and cfg.reid.enabled:
+        from tracker.models.reid.autoselect import resolve_reid_path
+
+        resolve_reid_path(cfg.reid, reselect=True)  # re-measured and cached; the bench's models then use it
     block = BLOCK_FRAMES if args.block_frames is None else args.block_frames
     res = run_single_camera_bench(cfg, args.video, args.frames, publish=not args.no_publish, block_frames=block)
     out = res.to_dict()
@@ -50,10 +61,25 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"video: {res.video} ({res.frames} frames)   detector: {res.detector}   re-id: {res.reid_backend}")
+    print(f"cpu: {res.cpu['model']} ({res.cpu['logical_cpus']} CPUs; {' '.join(res.cpu['flags']) or 'no AVX2+'})")
+    det = res.detector_path
+    print(f"video: {res.video} ({res.frames} frames)   detector: {res.detector}")
+    print(f"detector path : {det.get('engine')} {det.get('precision', '')}, {det.get('streams', 1)} streams, "
+          f"threads {det.get('threads') or 'default'}")
+    rp = res.reid_path
+    agree = rp.get("agreement_with_f32")
+    print(f"re-id path    : {res.reid_backend} ({rp.get('chosen_by', '-')}: {rp.get('reason', '-')})"
+          + (f"; cosine to f32 median {agree['median']:.4f}, p05 {agree['p05']:.4f}" if agree else ""))
+    for cand in rp.get("candidates", []):
+        ms = "failed" if cand["ms_per_crop"] is None else f"{cand['ms_per_crop']:.2f} ms/crop"
+        ca = cand["agreement_with_f32"]
+        agree_txt = f", cosine median {ca['median']:.4f} p05 {ca['p05']:.4f}" if ca else ""
+        error_txt = f" ({cand['error']})" if cand["error"] else ""
+        print(f"  candidate {cand['path']:<24} {ms}{agree_txt}{error_txt}")
     print(f"detector only : {res.detector_only_fps:6.1f} fps   (timed in blocks of {res.block_frames} frames "
           f"alternating with the pipeline)")
-    print(f"full pipeline : {res.pipeline_fps:6.1f} fps   (ratio {res.ratio:.2f} of detector-only)")
+    print(f"full pipeline : {res.pipeline_fps:6.1f} fps   (ratio {res.ratio:.2f} of detector-only; Re-ID "
+          f"{res.reid_ms_per_frame:.2f} ms/frame)")
     print(f"per stage (ms):  {'median':>8} {'p95':>8}")
     for k, v in res.stages_ms.items():
         print(f"  {k:<13} {v['median']:8.2f} {v['p95']:8.2f}")

@@ -59,10 +59,16 @@ class Config:
 def with_detector_threads_for(cfg: Config, cameras: int, cpu_count: int | None = None) -> Config:
     """``cfg`` for one of ``cameras`` camera processes sharing this machine: with ``detector.num_threads`` 0
     (automatic) and more than one camera, each detector gets cores // cameras threads (at least 1) instead of one per
-    core. Measured, 4 cameras at 7 fps on 2 cores: 2 threads each, 22.3-27.3 fps in total, all cameras kept up in
-    1 of 5 runs; 1 thread each, 26.8-28.1 fps, all kept up in 6 of 7 runs."""
-    if cfg.detector.num_threads != 0 or cameras <= 1:
+    core; likewise ``reid.num_threads`` 0 (Re-ID beside the detector would otherwise take every core too). Measured,
+    4 cameras at 7 fps on 2 cores: 2 threads each, 22.3-27.3 fps in total, all cameras kept up in 1 of 5 runs;
+    1 thread each, 26.8-28.1 fps, all kept up in 6 of 7 runs."""
+    if cameras <= 1 or (cfg.detector.num_threads != 0 and cfg.reid.num_threads != 0):
         return cfg
     cores = cpu_count or os.cpu_count() or 1
     threads = max(1, cores // cameras)
-    return dataclasses.replace(cfg, detector=dataclasses.replace(cfg.detector, num_threads=threads))
+    detector, reid = cfg.detector, cfg.reid
+    if detector.num_threads == 0:
+        detector = dataclasses.replace(detector, num_threads=threads)
+    if reid.num_threads == 0:
+        reid = dataclasses.replace(reid, num_threads=threads)
+    return dataclasses.replace(cfg, detector=detector, reid=reid)

@@ -372,12 +372,22 @@ class Supervisor:
             except Exception as exc:
                 logger.debug("supervisor: cannot write its view: %s", exc)
 
+    def _choose_reid_path(self) -> None:
+        """Measure this machine's Re-ID path once here (reid.backend/precision auto) if it is not cached yet, so the
+        camera processes read it from the cache instead of each waiting for it within startup_timeout_s."""
+        if self.cfg.reid.enabled and any(c.spec.kind == KIND_WORKER for c in self.children):
+            from tracker.models.reid.autoselect import resolve_reid_path
+
+            choice = resolve_reid_path(self.cfg.reid)
+            logger.info("camera workers' Re-ID path: %s (%s)", choice.path.label, choice.source)
+
     def run(self, stop: threading.Event) -> int:
         """Start everything and supervise until ``stop`` is set or no child is left to run.
 
         Returns 0 after a stop request or when every worker finished its source, 1 when children failed.
         """
         self._open_redis()
+        self._choose_reid_path()
         if self.cfg.metrics.port:
             self._server = MetricsServer(self.metrics, self.readiness, self.cfg.metrics.host,
                                          self.cfg.metrics.port).start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -15,9 +16,11 @@ from tracker.models.reid.export import (
     export_onnx,
     export_openvino,
 )
+from tracker.models.reid.selection import ReidPath
 from tracker.models.reid.weights import resolve_reid_weights
 
-__all__ = ["FeatureRunner", "TorchRunner", "OnnxRuntimeRunner", "OpenVinoRunner", "build_runner"]
+__all__ = ["FeatureRunner", "TorchRunner", "OnnxRuntimeRunner", "OpenVinoRunner", "build_runner",
+           "RUNNER_FACTORIES", "RunnerFactory"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +45,15 @@ class TorchRunner:
 
     name = "torch"
 
-    def __init__(self, cfg: ReidConfig) -> None:
+    precision = "f32"
+
+    def __init__(self, cfg: ReidConfig, threads: int) -> None:
         import torch
 
         from tracker.models.reid.torch_model import build_torch_reid_model
 
-        if cfg.num_threads > 0:
-            torch.set_num_threads(cfg.num_threads)  # process-wide: torch has no per-model thread pool
+        if threads > 0:
+            torch.set_num_threads(threads)  # process-wide: torch has no per-model thread pool
         self._torch = torch
         self._device = torch.device(cfg.device)
         self._model = build_torch_reid_model(cfg.model_name, resolve_reid_weights(cfg)).to(self._device)
@@ -61,14 +66,18 @@ class TorchRunner:
 
 
 class OnnxRuntimeRunner:
-    """ONNX Runtime session over the cached ONNX export."""
+    """ONNX Runtime session over the cached ONNX export (f32), or its int8 quantisation (static QDQ, made by
+    tracker.models.reid.quantize) when ``onnx_path`` is that file and ``precision`` is int8."""
 
     name = "onnxruntime"
 
-    def __init__(self, cfg: ReidConfig, onnx_path: Path | None = None) -> None:
+    def __init__(self, cfg: ReidConfig, onnx_path: Path | None = None, threads: int | None = None,
+                 precision: str = "f32") -> None:
         import onnxruntime as ort
 
         path = onnx_path or export_onnx(cfg)
+        threads = cfg.num_threads if threads is None else threads
+        self.precision = precision
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.inter_op_num_threads = 1
@@ -76,8 +85,8 @@ class OnnxRuntimeRunner:
         # steal the cores the detector needs next (measured: detector 36 -> 53 ms/frame inside the pipeline).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        if cfg.num_threads > 0:
-            options.intra_op_num_threads = cfg.num_threads
+        if threads > 0:
+            options.intra_op_num_threads = threads
         available = ort.get_available_providers()
         providers = ["CPUExecutionProvider"]
         if cfg.device.startswith("cuda") and "CUDAExecutionProvider" in available:
@@ -91,18 +100,24 @@ class OnnxRuntimeRunner:
 
 
 class OpenVinoRunner:
-    """OpenVINO compiled model over the cached IR (FP32 inference, so features match torch)."""
+    """OpenVINO compiled model over the cached IR: f32 inference (features match torch), bf16 (the precision hint:
+    AVX512_BF16 / AMX kernels), or an int8-quantised IR (``ir_path`` from tracker.models.reid.quantize; its
+    unquantised layers run in f32)."""
 
     name = "openvino"
 
-    def __init__(self, cfg: ReidConfig, ir_path: Path | None = None) -> None:
+    def __init__(self, cfg: ReidConfig, ir_path: Path | None = None, threads: int | None = None,
+                 precision: str = "f32") -> None:
         import openvino as ov
 
         path = ir_path or export_openvino(cfg)
+        threads = cfg.num_threads if threads is None else threads
+        self.precision = precision
         core = ov.Core()
-        config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-        if cfg.num_threads > 0:
-            config["INFERENCE_NUM_THREADS"] = cfg.num_threads
+        hint = "bf16" if precision == "bf16" else "f32"
+        config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": hint}
+        if threads > 0:
+            config["INFERENCE_NUM_THREADS"] = threads
         device = "GPU" if cfg.device.startswith(("gpu", "intel:gpu")) else "CPU"
         self._compiled = core.compile_model(core.read_model(str(path)), device, config)
         self._request = self._compiled.create_infer_request()
@@ -114,10 +129,30 @@ class OpenVinoRunner:
         return np.array(result[self._compiled.output(0)], dtype=np.float32, copy=True)
 
 
-def build_runner(cfg: ReidConfig) -> FeatureRunner:
-    """The runner for ``reid.backend``."""
-    runners = {"torch": TorchRunner, "onnxruntime": OnnxRuntimeRunner, "openvino": OpenVinoRunner}
-    runner: FeatureRunner = runners[cfg.backend](cfg)
-    logger.info("reid: %s backend, %s, %d-d features, input %dx%d, batch <= %d", runner.name, cfg.model_name,
-                runner.dim, cfg.input_height, cfg.input_width, cfg.batch_size)
+def _torch_runner(cfg: ReidConfig, path: ReidPath, model_file: Path | None) -> FeatureRunner:
+    return TorchRunner(cfg, path.threads)
+
+
+def _onnxruntime_runner(cfg: ReidConfig, path: ReidPath, model_file: Path | None) -> FeatureRunner:
+    return OnnxRuntimeRunner(cfg, model_file, path.threads, path.precision)
+
+
+def _openvino_runner(cfg: ReidConfig, path: ReidPath, model_file: Path | None) -> FeatureRunner:
+    return OpenVinoRunner(cfg, model_file, path.threads, path.precision)
+
+
+#: (reid config, path, model file or None = the engine's cached f32 export) -> runner. An engine registered here is
+#: one the path choice (tracker.models.reid.autoselect) can build; ``model_file`` is the int8 model for int8 paths.
+RunnerFactory = Callable[[ReidConfig, ReidPath, "Path | None"], FeatureRunner]
+RUNNER_FACTORIES: dict[str, RunnerFactory] = {"torch": _torch_runner, "onnxruntime": _onnxruntime_runner,
+                                              "openvino": _openvino_runner}
+
+
+def build_runner(cfg: ReidConfig, path: ReidPath | None = None, model_file: Path | None = None) -> FeatureRunner:
+    """The runner for ``path`` (default: ``reid.backend`` in f32 on ``reid.num_threads``; backend must not be
+    auto then)."""
+    path = path or ReidPath(cfg.backend, "f32", cfg.num_threads)
+    runner = RUNNER_FACTORIES[path.engine](cfg, path, model_file)
+    logger.debug("reid: %s runner, %s, %d-d features, input %dx%d, batch <= %d", path.label, cfg.model_name,
+                 runner.dim, cfg.input_height, cfg.input_width, cfg.batch_size)
     return runner

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tracker.config import ReidConfig
-from tracker.models.reid.backends import FeatureRunner, build_runner
+from tracker.models.reid.backends import FeatureRunner
 from tracker.models.reid.preprocess import (
     CropTransform,
     clip_boxes_xyxy,
@@ -15,6 +16,9 @@ from tracker.models.reid.preprocess import (
     embeddable_mask,
     l2_normalise_rows,
 )
+
+if TYPE_CHECKING:
+    from tracker.models.reid.selection import ReidChoice
 
 __all__ = ["ReidEmbedder", "build_reid_embedder"]
 
@@ -27,10 +31,12 @@ class ReidEmbedder:
     Boxes that are empty after clipping to the image, or shorter than ``reid.min_crop_height_px``, get a zero row.
     """
 
-    def __init__(self, runner: FeatureRunner, cfg: ReidConfig, crop_transform: CropTransform | None = None) -> None:
+    def __init__(self, runner: FeatureRunner, cfg: ReidConfig, crop_transform: CropTransform | None = None,
+                 choice: ReidChoice | None = None) -> None:
         self._runner = runner
         self._cfg = cfg
         self._crop_transform = crop_transform
+        self.choice = choice  # how the runner's path was chosen (None: built directly)
 
     @property
     def dim(self) -> int:
@@ -60,6 +66,16 @@ class ReidEmbedder:
             features[chunk] = l2_normalise_rows(self._runner(blob))
         return features
 
+    @staticmethod
+    def model_inputs_for(cfg: ReidConfig, image_bgr: np.ndarray, xyxy: np.ndarray,
+                         crop_transform: CropTransform | None = None) -> np.ndarray:
+        """The network input for the embeddable boxes of a frame, (M, 3, H, W) float32, as :meth:`embed` makes it
+        (used to calibrate quantisation on the model's own inputs)."""
+        height, width = image_bgr.shape[:2]
+        clipped = clip_boxes_xyxy(xyxy, width, height)
+        rows = np.flatnonzero(embeddable_mask(clipped, cfg.min_crop_height_px))
+        return crops_to_blob(image_bgr, clipped[rows], cfg.input_width, cfg.input_height, crop_transform)
+
     def __repr__(self) -> str:
         return f"ReidEmbedder({self._runner.name}, {self._cfg.model_name}, dim={self.dim})"
 
@@ -71,7 +87,18 @@ def build_reid_embedder(cfg: ReidConfig, crop_transform: CropTransform | None = 
         cfg: the ``reid`` config section.
         crop_transform: optional per-crop transform applied before resizing, e.g. ``Clahe(cfg.clahe).apply`` when
             ``clahe.reid_crops`` is on.
+    With ``reid.backend`` / ``reid.precision`` auto the path (engine, precision, threads) is this machine's cached
+    choice, measured first when there is none (tracker.models.reid.autoselect); the choice is logged.
+
     Raises:
-        ConfigError: missing or unusable ``reid.weights`` / ``reid.model_name`` / ``reid.cache_dir``.
+        ConfigError: missing or unusable ``reid.weights`` / ``reid.model_name`` / ``reid.cache_dir``, or no Re-ID
+            path within the accuracy bound.
     """
-    return ReidEmbedder(build_runner(cfg), cfg, crop_transform)
+    from tracker.models.reid.autoselect import resolve_reid_path, runner_for_path
+
+    choice = resolve_reid_path(cfg)  # a property of the model and the machine: measured on the crops as they are
+    agreement = choice.agreement
+    logger.info("reid: %s, %s (%s: %s)%s", choice.path.label, cfg.model_name, choice.source, choice.reason,
+                f"; cosine to f32 median {agreement.median:.4f}, p05 {agreement.p05:.4f} on {agreement.crops} crops"
+                if agreement else "")
+    return ReidEmbedder(runner_for_path(cfg, choice.path), cfg, crop_transform, choice)
