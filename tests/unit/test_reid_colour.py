@@ -114,3 +114,40 @@ def test_aligner_is_identity_before_any_crop_and_validates() -> None:
         CameraColourAligner(REFERENCE, cast(ColourAlignMode, "gamma"))
     with pytest.raises(ValueError, match="max_gain"):
         CameraColourAligner(REFERENCE, max_gain=0.5)
+
+
+class _MeanColourRunner:
+    """A real (if tiny) feature network: the per-channel mean of the blob plus a constant, (B, 4)."""
+
+    name = "mean-colour"
+    dim = 4
+
+    def __call__(self, blob: np.ndarray) -> np.ndarray:
+        means = blob.mean(axis=(2, 3))
+        return np.concatenate([means, np.full((len(blob), 1), 3.0, np.float32)], axis=1)
+
+
+def test_per_camera_embedder_keeps_colour_state_per_camera() -> None:
+    from tracker.config import ReidConfig
+    from tracker.models.reid.embedder import ReidEmbedder
+    from tracker.models.reid.per_camera import colour_reference, per_camera_embedder
+
+    cfg = ReidConfig(colour_alignment="moments")
+    shared = ReidEmbedder(_MeanColourRunner(), cfg)
+    assert per_camera_embedder(shared, ReidConfig()) is shared  # alignment off: the shared embedder itself
+    assert per_camera_embedder(None, cfg) is None
+    cam1, cam2 = per_camera_embedder(shared, cfg), per_camera_embedder(shared, cfg)
+    assert isinstance(cam1, ReidEmbedder) and isinstance(cam2, ReidEmbedder) and cam1 is not cam2
+    assert colour_reference(cfg).mean_lab == tuple(cfg.colour_reference_mean_lab)
+    rng = np.random.default_rng(3)
+    people = _people(rng, 20)
+    dark = [(p // 3).astype(np.uint8) for p in people]
+    box = np.array([[0.0, 0.0, 32.0, 64.0]])
+    for p, d in zip(people, dark):
+        cam1.embed(p, box)
+        cam2.embed(d, box)
+    aligned = np.stack([cam1.embed(p, box)[0] for p in people])
+    aligned_dark = np.stack([cam2.embed(d, box)[0] for d in dark])
+    raw = np.stack([shared.embed(p, box)[0] for p in people])
+    raw_dark = np.stack([shared.embed(d, box)[0] for d in dark])
+    assert np.abs(aligned - aligned_dark).mean() < 0.3 * np.abs(raw - raw_dark).mean()
