@@ -372,7 +372,6 @@ def main() -> int:
                         help="transforms run on every perturbation; the others only on the STRONG subset")
     parser.add_argument("--perturbations", default=",".join(PERTURBATIONS))
     parser.add_argument("--pairs", default=",".join(PAIRS))
-    parser.add_argument("--norms", default="none,mean,whiten-cam,whiten-pooled")
     parser.add_argument("--tracklet", type=int, default=5, help="sampled crops per tracklet")
     parser.add_argument("--shrink", type=float, default=0.5, help="whitening shrinkage towards the identity")
     parser.add_argument("--threads", type=int, default=2)
@@ -409,7 +408,6 @@ def main() -> int:
         sub, cams, perturbed, step = PAIRS[pair]
         samples = {c: load_camera(args.shared / "data" / sub / c, step) for c in cams}
         shared_ids = np.intersect1d(*[s.ids for s in samples.values()])
-        unperturbed: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         print(f"{pair}: {', '.join(f'{c} {len(s.ids)} crops' for c, s in samples.items())}, "
               f"{len(shared_ids)} shared ids", file=sys.stderr)
         for tname, pname in itertools.product(transforms, perturbs):
@@ -419,13 +417,7 @@ def main() -> int:
             crop_sets = {}
             for c in cams:
                 p = fn if (c == perturbed and fn is not None) else None
-                key = (c, tname)
-                if p is None and key in unperturbed:
-                    crop_sets[c] = unperturbed[key]
-                    continue
                 crop_sets[c] = crops_of(samples[c], p, make_transform(tname, reference), seed=7)
-                if p is None:
-                    unperturbed[key] = crop_sets[c]
                 if tname == "raw" and pname == "clean":
                     small = np.stack([cv2.resize(x, (16, 32), interpolation=cv2.INTER_AREA) for x in crop_sets[c][0]])
                     lab = cv2.cvtColor(small.reshape(-1, 32 * 16, 3), cv2.COLOR_BGR2Lab).reshape(-1, 3).astype(float)
@@ -451,7 +443,7 @@ def main() -> int:
                     else:
                         feats[c] = model(crop_sets[c][0])
                     np.save(path, feats[c])
-                for norm in args.norms.split(","):
+                for norm in ("none", "mean", "whiten-cam", "whiten-pooled"):
                     view = normalise(feats, norm, args.shrink)
                     a, b = cams
                     sa, sb = samples[a], samples[b]

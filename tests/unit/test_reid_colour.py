@@ -151,14 +151,3 @@ def test_per_camera_embedder_keeps_colour_state_per_camera() -> None:
     raw = np.stack([shared.embed(p, box)[0] for p in people])
     raw_dark = np.stack([shared.embed(d, box)[0] for d in dark])
     assert np.abs(aligned - aligned_dark).mean() < 0.3 * np.abs(raw - raw_dark).mean()
-
-
-def test_config_rejects_a_bad_colour_reference() -> None:
-    from tracker.config import ConfigError, config_from_dict
-
-    cfg = config_from_dict({"reid": {"colour_alignment": "histogram", "colour_reference_mean_lab": [100, 128, 128]}})
-    assert cfg.reid.colour_alignment == "histogram" and cfg.reid.colour_reference_mean_lab == [100, 128, 128]
-    with pytest.raises(ConfigError, match="colour_reference_mean_lab"):
-        config_from_dict({"reid": {"colour_reference_mean_lab": [100, 128]}})
-    with pytest.raises(ConfigError, match="deviations must be > 0"):
-        config_from_dict({"reid": {"colour_reference_std_lab": [40, 0, 8]}})
