@@ -95,8 +95,8 @@ PERTURBATIONS: dict[str, tuple[str, Perturb | None]] = {
     "noise12": ("noise", _noise(12.0)),
 }
 # the subset on which the costlier variants (histogram alignment, CLAHE, AdaBN) run
-STRONG = ("clean", "dark-gamma3.5", "cast-warm0.3", "over-gain2.3")
-ADABN = ("clean", "dark-gamma3.5")  # torch on the CPU is slow
+STRONG = ("clean", "dark-gamma3.5", "cast-warm0.3", "over-gain2.3", "blur-gauss2")
+ADABN = ("clean", "dark-gamma3.5", "cast-warm0.3", "over-gain2.3")  # torch on the CPU is slow
 
 
 # --------------------------------------------------------------------------------------------- crop transforms

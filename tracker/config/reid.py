@@ -5,15 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from tracker.config.errors import ConfigError
 from tracker.config.fields import _f
 
-__all__ = ["ReidConfig", "DEFAULT_REFERENCE_MEAN_LAB", "DEFAULT_REFERENCE_STD_LAB"]
-
-# Lab statistics of ground-truth person crops of the well-lit dev cameras (pets-s2l1 cam1, epfl-terrace1 c0, c1;
-# benchmarks/reid_robustness_study.py prints them).
-DEFAULT_REFERENCE_MEAN_LAB = (110.0, 128.0, 130.0)
-DEFAULT_REFERENCE_STD_LAB = (45.0, 6.0, 8.0)
+__all__ = ["ReidConfig"]
 
 
 @dataclass
@@ -44,27 +38,3 @@ class ReidConfig:
                          "this IoU makes its match ambiguous (it is embedded).", lo=0.0, hi=1.0)
     min_crop_height_px: float = _f(24.0, "Boxes shorter than this get no embedding (too little appearance).",
                                    lo=0.0, hi=10000)
-    colour_alignment: Literal["none", "moments", "histogram"] = _f(
-        "none", "Per-camera colour alignment of Re-ID crops before the network (tracker/models/reid/colour.py): each "
-                "camera keeps running Lab statistics of its own person crops and maps them onto the shared "
-                "colour_reference_*; 'moments' matches mean and deviation of L, a and b, 'histogram' matches L's "
-                "histogram (a, b by moments). Measured in benchmarks/reid_robustness_study.py (docs/benchmarks.md).")
-    colour_reference_mean_lab: list[float] = _f(None, "Colour alignment target: mean OpenCV 8-bit Lab [L, a, b] "
-                                                "(0-255) of person crops; the default is that of the well-lit "
-                                                "dev cameras.", factory=lambda: list(DEFAULT_REFERENCE_MEAN_LAB))
-    colour_reference_std_lab: list[float] = _f(None, "Colour alignment target: standard deviation of [L, a, b] "
-                                               "of person crops.", factory=lambda: list(DEFAULT_REFERENCE_STD_LAB))
-    colour_window_crops: int = _f(500, "Colour alignment: a camera's statistics average its first this many "
-                                  "crops, then follow its latest ones with this horizon (an exponential moving "
-                                  "average), so lighting changes are followed over minutes.", lo=1, hi=10_000_000)
-    colour_max_gain: float = _f(2.0, "Colour alignment: the most a channel's contrast is stretched or squeezed "
-                                "(keeps a dark camera's noise from being amplified without bound).", lo=1.0, hi=10.0)
-
-    def check(self, key: str) -> None:
-        for name in ("colour_reference_mean_lab", "colour_reference_std_lab"):
-            value = getattr(self, name)
-            if len(value) != 3 or not all(0.0 <= float(v) <= 255.0 for v in value):
-                raise ConfigError(f"{key}.{name} = {value!r}: give three numbers [L, a, b] between 0 and 255")
-        if min(float(v) for v in self.colour_reference_std_lab) <= 0.0:
-            raise ConfigError(f"{key}.colour_reference_std_lab = {self.colour_reference_std_lab!r}: deviations "
-                              f"must be > 0")

@@ -37,7 +37,6 @@ from tracker.core.protocols import (
 from tracker.core.track import BoxRecord
 from tracker.core.tracklet import TrackletUpdate
 from tracker.models.clahe import Clahe, mean_luma, should_equalise_detector_input
-from tracker.models.reid.per_camera import per_camera_embedder
 
 __all__ = ["CameraPipeline", "DetectedFrame", "DetectingFrame", "FrameResult", "STAGES", "in_order",
            "reid_refresh_frames"]
@@ -115,7 +114,7 @@ class CameraPipeline:
         self.cfg = cfg
         self.camera_id = camera_id
         self.detector = detector
-        self.embedder = per_camera_embedder(embedder, cfg.reid) if cfg.reid.enabled else None
+        self.embedder = embedder if cfg.reid.enabled else None
         self.clahe = clahe if cfg.clahe.enabled else None
         self.tracker = MultiObjectTracker(tracker_params(cfg.tracker), kalman_params(cfg.kalman), fps=fps)
         self.reid_refresh_frames = reid_refresh_frames(cfg.reid.refresh_s, fps)

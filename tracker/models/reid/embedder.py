@@ -60,18 +60,6 @@ class ReidEmbedder:
             features[chunk] = l2_normalise_rows(self._runner(blob))
         return features
 
-    def with_crop_transform(self, crop_transform: CropTransform) -> ReidEmbedder:
-        """An embedder sharing this one's network whose crops also pass through ``crop_transform`` (after this
-        one's own transform, if any): e.g. one camera's stateful colour alignment."""
-        inner = self._crop_transform
-        if inner is None:
-            return ReidEmbedder(self._runner, self._cfg, crop_transform)
-
-        def both(crop: np.ndarray) -> np.ndarray:
-            return crop_transform(inner(crop))
-
-        return ReidEmbedder(self._runner, self._cfg, both)
-
     def __repr__(self) -> str:
         return f"ReidEmbedder({self._runner.name}, {self._cfg.model_name}, dim={self.dim})"
 
