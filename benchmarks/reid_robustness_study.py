@@ -20,8 +20,11 @@ Methods, each applied per camera:
   min(1, h / 128 px); and sharpness, min(1, var(Laplacian) / the camera's running median), the three multiplied);
   ``visible`` (visibility alone, what the pipeline's quality captures besides detector confidence);
 * ``osnet-adabn``: OSNet with its BatchNorm running statistics recomputed on the camera's own crops (test-time
-  adaptation; ``osnet-adabn50``: half-way between the trained and the camera's statistics). The OMZ IRs are
-  compiled graphs with their normalisation folded in: not possible there.
+  adaptation, AdaBN; on the ADABN subset: torch on a CPU is slow). The OMZ IRs are compiled graphs with their
+  normalisation folded into the convolutions: not possible there.
+
+Histogram alignment, gray-world and CLAHE run on the STRONG subset of perturbations only (--full-transforms).
+Embeddings are cached in --cache, so re-running for more rows costs only the new ones.
 
 Metrics: cross-camera same-vs-different AUC of crops and of tracklets, tracklet rank-1 and mAP (both directions
 averaged), over the identities seen in both cameras.
@@ -43,9 +46,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from reid_colour_align import CameraColourAligner, ColourReference
 from scipy.stats import rankdata
 
-from tracker.models.reid.colour import CameraColourAligner, ColourReference
 from tracker.models.reid.preprocess import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, l2_normalise_rows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -162,8 +165,8 @@ class CameraSamples:
 def visibility(xyxy: np.ndarray) -> np.ndarray:
     """(N,) fraction of each box not covered by boxes whose bottom is lower (nearer the camera), on a 16x32 grid."""
     out = np.ones(len(xyxy))
-    for i, (l, t, r, b) in enumerate(xyxy):
-        gx = np.linspace(l, r, 16)[None, :]
+    for i, (left, t, r, b) in enumerate(xyxy):
+        gx = np.linspace(left, r, 16)[None, :]
         gy = np.linspace(t, b, 32)[:, None]
         hidden = np.zeros((32, 16), bool)
         for j, (l2, t2, r2, b2) in enumerate(xyxy):
@@ -217,9 +220,9 @@ def crops_of(cam: CameraSamples, perturb: Perturb | None, transform: Callable[[n
             image = cam.frames[int(f)]
             cache[f] = image if perturb is None else perturb(image, rng)
         image = cache[f]
-        l, t = int(np.floor(box[0])), int(np.floor(box[1]))
+        left, t = int(np.floor(box[0])), int(np.floor(box[1]))
         r, b = int(np.ceil(box[2])), int(np.ceil(box[3]))
-        crop = np.ascontiguousarray(image[t:b, l:r])
+        crop = np.ascontiguousarray(image[t:b, left:r])
         if transform is not None:
             crop = transform(crop)
         cv2.resize(crop, INPUT_HW[::-1], dst=out[i], interpolation=cv2.INTER_LINEAR)
@@ -437,9 +440,6 @@ def main() -> int:
                     if mname == "osnet-adabn":
                         assert osnet is not None
                         feats[c] = osnet.adapted(crop_sets[c][0], 1.0)
-                    elif mname == "osnet-adabn50":
-                        assert osnet is not None
-                        feats[c] = osnet.adapted(crop_sets[c][0], 0.5)
                     else:
                         feats[c] = model(crop_sets[c][0])
                     np.save(path, feats[c])

@@ -1,21 +1,28 @@
-"""Per-camera colour alignment of Re-ID crops (tracker/models/reid/colour.py)."""
+"""Per-camera colour alignment of Re-ID crops (benchmarks/reid_colour_align.py, used by the robustness study)."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
 from typing import cast
 
 import cv2
 import numpy as np
 import pytest
 
-from tracker.models.reid.colour import (
-    CameraColourAligner,
-    ColourAlignMode,
-    ColourReference,
-    RunningColourStats,
-    histogram_lut,
-    moment_luts,
-)
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "reid_colour_align.py"
+_SPEC = importlib.util.spec_from_file_location("reid_colour_align", _PATH)
+assert _SPEC is not None and _SPEC.loader is not None
+colour = importlib.util.module_from_spec(_SPEC)
+sys.modules["reid_colour_align"] = colour
+_SPEC.loader.exec_module(colour)
+CameraColourAligner = colour.CameraColourAligner
+ColourAlignMode = colour.ColourAlignMode
+ColourReference = colour.ColourReference
+RunningColourStats = colour.RunningColourStats
+histogram_lut = colour.histogram_lut
+moment_luts = colour.moment_luts
 
 REFERENCE = ColourReference(mean_lab=(110.0, 128.0, 130.0), std_lab=(45.0, 6.0, 8.0))
 

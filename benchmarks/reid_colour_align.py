@@ -1,5 +1,10 @@
 """Per-camera colour alignment of Re-ID crops: map each camera's crop colour statistics onto a shared reference.
 
+Used by benchmarks/reid_robustness_study.py; not in the product, because it did not help there (docs/benchmarks.md,
+"Re-ID robustness to lighting between cameras"): the hub's per-camera mean subtraction of embeddings already
+removes what a colour shift does to the features, and the remapping costs accuracy under darkening, over-exposure
+and blur (much more for OSNet than for the OMZ models).
+
 A camera's lighting (darker, over-exposed, a colour cast) shifts and scales the colour distribution of every person
 it sees. :class:`CameraColourAligner` keeps running statistics of the Lab channels of the person crops one camera
 has embedded (a running mean over its first ``window_crops`` crops, then an exponential moving average with that
@@ -11,7 +16,7 @@ camera shares:
   reference mean and deviation, a and b by moments.
 
 The reference is a fixed constant (person crops of well-lit cameras), so cameras need not talk to each other. One
-aligner serves one camera (the embedder of a camera pipeline); it is not thread-safe.
+aligner serves one camera; it is not thread-safe.
 """
 
 from __future__ import annotations
