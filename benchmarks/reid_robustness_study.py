@@ -365,6 +365,24 @@ def retrieval(fa: np.ndarray, ia: np.ndarray, fb: np.ndarray, ib: np.ndarray) ->
     return {"auc": auc(sim[same], sim[~same]), "rank1": float(np.mean(r1)), "mAP": float(np.mean(ap))}
 
 
+def print_table(rows: list[dict], metric: str = "mAP") -> None:
+    """Markdown: one row per model x transform x normalisation x aggregation, one column per perturbation
+    (averaged over the pairs that ran it), plus the mean over the perturbations (clean excluded) when all ran."""
+    perts = list(dict.fromkeys(r["perturbation"] for r in rows))
+    cells: dict[tuple[str, str, str, str], dict[str, list[float]]] = {}
+    for r in rows:
+        key = (r["model"], r["transform"], r["norm"], r["agg"])
+        cells.setdefault(key, {}).setdefault(r["perturbation"], []).append(r[metric])
+    print(f"tracklet {metric}, averaged over the pairs\n")
+    print("| model | crops | embeddings | aggregation | " + " | ".join(perts) + " | mean (perturbed) |")
+    print("|---|---|---|---|" + "---|" * (len(perts) + 1))
+    for key, by_pert in cells.items():
+        vals = [float(np.mean(by_pert[p])) if p in by_pert else None for p in perts]
+        perturbed = [v for p, v in zip(perts, vals) if p != "clean"]
+        mean = f"{np.mean(perturbed):.3f}" if perturbed and None not in perturbed else "-"
+        print(f"| {' | '.join(key)} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in vals) + f" | {mean} |")
+
+
 # --------------------------------------------------------------------------------------------- main
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -476,6 +494,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(rows, indent=0))
     print(f"{len(rows)} rows", file=sys.stderr)
+    print_table(rows)
     return 0
 
 
