@@ -15,9 +15,12 @@ from tracker.models.reid.export import (
     export_onnx,
     export_openvino,
 )
+from tracker.models.reid.ir_model import IrReidRunner
+from tracker.models.reid.omz import is_ir_weights, resolve_ir_model
+from tracker.models.reid.preprocess import TORCHREID_INPUT, PixelNormalisation
 from tracker.models.reid.weights import resolve_reid_weights
 
-__all__ = ["FeatureRunner", "TorchRunner", "OnnxRuntimeRunner", "OpenVinoRunner", "build_runner"]
+__all__ = ["FeatureRunner", "TorchRunner", "OnnxRuntimeRunner", "OpenVinoRunner", "IrReidRunner", "build_runner"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +30,10 @@ class FeatureRunner(Protocol):
 
     name: str
     dim: int
+    input_height: int
+    input_width: int
+    normalisation: PixelNormalisation
+    model_id: str  # names the model's appearance statistics (tracker.models.reid.stats)
 
     def __call__(self, blob: np.ndarray) -> np.ndarray:
         """blob: (B, 3, H, W) float32 -> (B, D) float32 raw (not normalised) features."""
@@ -37,7 +44,18 @@ def _probe_dim(runner: FeatureRunner, cfg: ReidConfig) -> int:
     return int(runner(np.zeros((1, 3, cfg.input_height, cfg.input_width), np.float32)).shape[1])
 
 
-class TorchRunner:
+class _TorchreidInput:
+    """What the three torchreid runners share: input size from the config, RGB ImageNet normalisation, and the
+    weights file's stem as model id."""
+
+    normalisation: PixelNormalisation = TORCHREID_INPUT
+
+    def _init_input(self, cfg: ReidConfig) -> None:
+        self.input_height, self.input_width = cfg.input_height, cfg.input_width
+        self.model_id = Path(cfg.weights).stem
+
+
+class TorchRunner(_TorchreidInput):
     """torchreid model in eval mode."""
 
     name = "torch"
@@ -45,6 +63,7 @@ class TorchRunner:
     def __init__(self, cfg: ReidConfig) -> None:
         import torch
 
+        self._init_input(cfg)
         from tracker.models.reid.torch_model import build_torch_reid_model
 
         if cfg.num_threads > 0:
@@ -60,7 +79,7 @@ class TorchRunner:
         return out.float().cpu().numpy()
 
 
-class OnnxRuntimeRunner:
+class OnnxRuntimeRunner(_TorchreidInput):
     """ONNX Runtime session over the cached ONNX export."""
 
     name = "onnxruntime"
@@ -68,6 +87,7 @@ class OnnxRuntimeRunner:
     def __init__(self, cfg: ReidConfig, onnx_path: Path | None = None) -> None:
         import onnxruntime as ort
 
+        self._init_input(cfg)
         path = onnx_path or export_onnx(cfg)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -90,7 +110,7 @@ class OnnxRuntimeRunner:
         return self._session.run([OUTPUT_NAME], {INPUT_NAME: blob})[0]
 
 
-class OpenVinoRunner:
+class OpenVinoRunner(_TorchreidInput):
     """OpenVINO compiled model over the cached IR (FP32 inference, so features match torch)."""
 
     name = "openvino"
@@ -98,6 +118,7 @@ class OpenVinoRunner:
     def __init__(self, cfg: ReidConfig, ir_path: Path | None = None) -> None:
         import openvino as ov
 
+        self._init_input(cfg)
         path = ir_path or export_openvino(cfg)
         core = ov.Core()
         config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
@@ -115,7 +136,13 @@ class OpenVinoRunner:
 
 
 def build_runner(cfg: ReidConfig) -> FeatureRunner:
-    """The runner for ``reid.backend``."""
+    """The runner for ``reid.weights``: a prebuilt OpenVINO IR (.xml, a folder holding one, or an Open Model Zoo
+    name) runs on OpenVINO whatever ``reid.backend`` says; torchreid weights run on ``reid.backend``."""
+    if is_ir_weights(cfg.weights):
+        ir = IrReidRunner(cfg, resolve_ir_model(cfg))
+        logger.info("reid: prebuilt OpenVINO IR %s (%s), %d-d features, input %dx%d, batch <= %d", ir.path,
+                    ir.precision, ir.dim, ir.input_height, ir.input_width, cfg.batch_size)
+        return ir
     runners = {"torch": TorchRunner, "onnxruntime": OnnxRuntimeRunner, "openvino": OpenVinoRunner}
     runner: FeatureRunner = runners[cfg.backend](cfg)
     logger.info("reid: %s backend, %s, %d-d features, input %dx%d, batch <= %d", runner.name, cfg.model_name,
