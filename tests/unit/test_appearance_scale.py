@@ -37,11 +37,25 @@ def test_one_standardised_threshold_gives_each_model_its_own_cosine() -> None:
     assert math.isclose(osnet_t.max_cosine_distance, 0.30, abs_tol=0.005)
     assert math.isclose(omz_t.max_cosine_distance, 1 - (0.16 + 0.77 * 0.51), abs_tol=1e-9)  # 0.447
     osnet_h, omz_h = identity_params(HubConfig(), REFERENCE_SCALE), identity_params(HubConfig(), OMZ)
-    assert math.isclose(osnet_h.match_threshold, 0.40, abs_tol=0.005)
-    assert math.isclose(omz_h.match_threshold, 0.77 * 0.51 / 0.84)
+    # OSNet's different people spread widely: its match threshold is floored at its 95th-percentile pair
+    assert math.isclose(osnet_h.match_threshold, REFERENCE_SCALE.match_floor() * 0.52)
+    assert math.isclose(osnet_h.match_threshold, 0.36, abs_tol=0.005)
+    assert math.isclose(omz_h.match_threshold, 0.55 * 0.51 / 0.84)
     assert math.isclose(omz_h.correction_margin / osnet_h.correction_margin, OMZ.centred_span / 0.52)
     assert math.isclose(omz_h.ground.weight, 0.58 * OMZ.centred_span)
     assert omz_h.ground.merge_min_similarity == 0.0
+
+
+def test_the_match_threshold_is_floored_at_the_95th_percentile_different_pair() -> None:
+    wide = AppearanceScale(same_cosine=0.7, diff_cosine=0.5, diff_p95_cosine=0.65)
+    assert math.isclose(wide.match_floor(), 0.75)
+    assert math.isclose(identity_params(HubConfig(match_threshold=0.5), wide).match_threshold,
+                        wide.centred_cosine(0.75))
+    assert math.isclose(identity_params(HubConfig(match_threshold=0.9), wide).match_threshold,
+                        wide.centred_cosine(0.9))
+    assert OMZ.match_floor() == -math.inf
+    with pytest.raises(ValueError, match="diff_p95_cosine"):
+        AppearanceScale(same_cosine=0.7, diff_cosine=0.5, diff_p95_cosine=0.4)
 
 
 def test_without_camera_normalisation_thresholds_are_raw_cosines() -> None:
@@ -70,9 +84,10 @@ def test_scale_lookup_prefers_a_measured_file_then_the_builtin_figures(tmp_path:
     assert appearance_scale(cfg) == KNOWN_SCALES["person-reidentification-retail-0277"]
     path = scale_file(cfg)
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"same_cosine": 0.7, "diff_cosine": 0.2}))
+    path.write_text(json.dumps({"same_cosine": 0.7, "diff_cosine": 0.2, "diff_p95_cosine": 0.4}))
     measured = appearance_scale(cfg)
-    assert (measured.same_cosine, measured.diff_cosine, measured.source) == (0.7, 0.2, str(path))
+    assert (measured.same_cosine, measured.diff_cosine, measured.diff_p95_cosine, measured.source) == (
+        0.7, 0.2, 0.4, str(path))
     path.write_text(json.dumps({"same_cosine": 0.1, "diff_cosine": 0.2}))
     with pytest.raises(ConfigError, match="appearance statistics"):
         appearance_scale(cfg)
@@ -84,4 +99,5 @@ def test_scale_lookup_prefers_a_measured_file_then_the_builtin_figures(tmp_path:
 def test_known_scales_are_the_measured_medians_of_docs_reid() -> None:
     text = (Path(__file__).resolve().parents[2] / "docs" / "reid.md").read_text()
     for model_id, scale in KNOWN_SCALES.items():
-        assert f"| {model_id} | {scale.same_cosine:.2f} | {scale.diff_cosine:.2f} |" in text
+        assert (f"| {model_id} | {scale.same_cosine:.2f} | {scale.diff_cosine:.2f} | {scale.diff_p95_cosine:.2f} |"
+                in text)

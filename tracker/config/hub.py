@@ -61,13 +61,14 @@ class HubConfig:
                            "standby and takes over (claiming unacknowledged messages) when the lock expires.",
                            lo=0.1, hi=3600.0)
     # identity assignment
-    match_threshold: float = _f(0.77, "Least appearance similarity between a track's mean embedding and an "
+    match_threshold: float = _f(0.55, "Least appearance similarity between a track's mean embedding and an "
                                 "identity's prototype (after camera normalisation) for the track to join that "
                                 "identity; below it the track gets a new global id. In standardised units of the "
                                 "Re-ID model's own scale (0 = its typical different-person cosine, 1 = its typical "
-                                "same-person cosine; docs/reid.md), so one value suits every model: 0.77 is cosine "
-                                "0.40 after camera normalisation with OSNet-x0.25 MSMT17, 0.47 with OMZ 0277.",
-                                lo=-10.0, hi=10.0)
+                                "same-person cosine; docs/reid.md), so one value suits every model; raised to the "
+                                "model's 95th-percentile different-person pair where that is higher (OSNet-x0.25: "
+                                "0.69). Cosine after camera normalisation: 0.32 with OMZ 0287, 0.33 with 0277, "
+                                "0.36 with OSNet-x0.25 MSMT17.", lo=-10.0, hi=10.0)
     min_embedding_quality: float = _f(0.25, "Embeddings whose quality (detector confidence x visible fraction) is "
                                       "below this count little (weight = quality) and do not count towards "
                                       "min_embeddings.", lo=0.0, hi=1.0)

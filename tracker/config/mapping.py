@@ -58,7 +58,8 @@ def identity_params(cfg: HubConfig, scale: AppearanceScale = REFERENCE_SCALE) ->
     The appearance thresholds (``match_threshold``, ``correction_margin``, ``ground_weight``,
     ``ground_merge_min_similarity``) are standardised similarities; they become cosines in the engine's space:
     camera-mean-centred (``scale.centred_cosine``) with ``camera_normalization: mean``, raw (``scale.cosine``)
-    with ``none`` (margins and weights scale by the span alone).
+    with ``none`` (margins and weights scale by the span alone). ``match_threshold`` is raised to the model's
+    ``match_floor`` (its 95th-percentile different-person pair) where that is higher.
 
     A camera link's ``min_transition_s`` of 0 means "the default" (``default_min_transition_s``), as the config
     documents; the topology gets None for it.
@@ -67,7 +68,7 @@ def identity_params(cfg: HubConfig, scale: AppearanceScale = REFERENCE_SCALE) ->
     level = scale.centred_cosine if centred else scale.cosine
     unit = scale.centred_span if centred else scale.span
     return IdentityParams(
-        match_threshold=level(cfg.match_threshold),
+        match_threshold=level(max(cfg.match_threshold, scale.match_floor())),
         min_embedding_quality=cfg.min_embedding_quality,
         min_embeddings=cfg.min_embeddings,
         max_defer_s=cfg.max_defer_s,

@@ -112,7 +112,7 @@ class IdentityParams:
     ground-plane evidence of calibrated cameras.
     """
 
-    match_threshold: float = 0.4
+    match_threshold: float = 0.36
     min_embedding_quality: float = 0.25
     min_embeddings: int = 3
     max_defer_s: float = 2.0

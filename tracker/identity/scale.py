@@ -22,6 +22,7 @@ all three models.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["AppearanceScale", "KNOWN_SCALES", "REFERENCE_SCALE"]
@@ -32,17 +33,28 @@ class AppearanceScale:
     """A model's typical cosine similarities (single L2-normalised embeddings, one camera).
 
     same_cosine: median cosine of one person's embeddings 1-5 s apart. diff_cosine: median cosine of two people
-    seen in the same frame. source: where the figures come from (for logs).
+    seen in the same frame. diff_p95_cosine: 95th percentile of the latter (None: unknown), which floors the
+    hub's match threshold (:meth:`match_floor`). source: where the figures come from (for logs).
     """
 
     same_cosine: float
     diff_cosine: float
+    diff_p95_cosine: float | None = None
     source: str = ""
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.diff_cosine < self.same_cosine <= 1.0:
             raise ValueError(f"appearance scale needs -1 <= diff_cosine < same_cosine <= 1, got diff "
                              f"{self.diff_cosine} and same {self.same_cosine}")
+        if self.diff_p95_cosine is not None and not self.diff_cosine <= self.diff_p95_cosine <= 1.0:
+            raise ValueError(f"appearance scale needs diff_cosine <= diff_p95_cosine <= 1, got "
+                             f"{self.diff_p95_cosine}")
+
+    def match_floor(self) -> float:
+        """Least standardised similarity for joining two tracks: that of the model's 95th-percentile
+        different-person pair (a model whose different people spread widely needs a stricter threshold), or -inf
+        when unknown."""
+        return -math.inf if self.diff_p95_cosine is None else self.standardise(self.diff_p95_cosine)
 
     @property
     def span(self) -> float:
@@ -71,10 +83,11 @@ class AppearanceScale:
 #: pets-s2l1-dev two-cam and epfl-terrace1-dev cameras, ground-truth crops; docs/reid.md), keyed by model id (the
 #: weights file's or IR's stem).
 KNOWN_SCALES: dict[str, AppearanceScale] = {
-    "osnet_x0_25_msmt17": AppearanceScale(same_cosine=0.76, diff_cosine=0.50, source="measured (docs/reid.md)"),
-    "person-reidentification-retail-0277": AppearanceScale(same_cosine=0.67, diff_cosine=0.16,
+    "osnet_x0_25_msmt17": AppearanceScale(same_cosine=0.76, diff_cosine=0.50, diff_p95_cosine=0.68,
+                                          source="measured (docs/reid.md)"),
+    "person-reidentification-retail-0277": AppearanceScale(same_cosine=0.67, diff_cosine=0.16, diff_p95_cosine=0.38,
                                                            source="measured (docs/reid.md)"),
-    "person-reidentification-retail-0287": AppearanceScale(same_cosine=0.65, diff_cosine=0.15,
+    "person-reidentification-retail-0287": AppearanceScale(same_cosine=0.65, diff_cosine=0.15, diff_p95_cosine=0.39,
                                                            source="measured (docs/reid.md)"),
 }
 #: The scale the parameter dataclasses' cosine defaults were set for (``TrackerParams``, ``IdentityParams``).

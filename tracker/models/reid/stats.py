@@ -1,7 +1,7 @@
 """The Re-ID model's appearance scale (``tracker.identity.scale.AppearanceScale``) for the configured weights.
 
 Looked up, in order: a measured file ``<reid.cache_dir>/reid-stats/<model id>.json`` (``{"same_cosine": ..,
-"diff_cosine": ..}``, e.g. from ``benchmarks/reid_model_stats.py`` on the site's own video), the built-in figures
+"diff_cosine": .., "diff_p95_cosine": ..}``, e.g. from ``benchmarks/reid_model_stats.py`` on the site's own video), the built-in figures
 of the models measured in docs/reid.md (``KNOWN_SCALES``), else the reference (OSNet) scale with a warning.
 The model id is the weights' file stem, or the IR folder's / Open Model Zoo model's name.
 """
@@ -45,7 +45,9 @@ def appearance_scale(cfg: ReidConfig) -> AppearanceScale:
     if measured.is_file():
         try:
             data = json.loads(measured.read_text())
-            scale = AppearanceScale(float(data["same_cosine"]), float(data["diff_cosine"]), source=str(measured))
+            p95 = data.get("diff_p95_cosine")
+            scale = AppearanceScale(float(data["same_cosine"]), float(data["diff_cosine"]),
+                                    None if p95 is None else float(p95), source=str(measured))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"reid: the appearance statistics {measured} are unusable ({exc}); delete the file "
                               f"or measure again (benchmarks/reid_model_stats.py)") from None
