@@ -96,22 +96,23 @@ def _replay_and_score(tmp_path, dev_dir, model_overrides, capsys, *, hub: bool, 
 
 
 @pytest.mark.slow
-def test_accuracy_regression_full_clip(tmp_path, dev_dir, model_overrides, capsys):
+def test_accuracy_regression_full_clip(tmp_path, dev_dir, default_model_overrides, capsys):
     """Fails if per-camera tracking accuracy on the dev clip drops below the acceptance floor.
 
     A ``--no-hub`` run cannot link a person who leaves and comes back, so it is scored against the annotation's
     own ids (``gt_annotation.txt``, the MOTChallenge convention), as other per-camera trackers are."""
-    scores = _replay_and_score(tmp_path, dev_dir, model_overrides, capsys, hub=False, gt_file="gt_annotation.txt")
+    scores = _replay_and_score(tmp_path, dev_dir, default_model_overrides, capsys, hub=False,
+                               gt_file="gt_annotation.txt")
     assert scores["hota"] >= FLOOR_HOTA
     assert scores["idf1"] >= FLOOR_IDF1
     assert scores["mota"] >= FLOOR_MOTA
 
 
 @pytest.mark.slow
-def test_accuracy_regression_full_clip_with_hub(tmp_path, dev_dir, model_overrides, capsys):
+def test_accuracy_regression_full_clip_with_hub(tmp_path, dev_dir, default_model_overrides, capsys):
     """The product's promise on the dev clip: with the hub, scored against ``gt.txt`` (one id per person, a returning
     person keeps it)."""
-    scores = _replay_and_score(tmp_path, dev_dir, model_overrides, capsys, hub=True, gt_file="gt.txt")
+    scores = _replay_and_score(tmp_path, dev_dir, default_model_overrides, capsys, hub=True, gt_file="gt.txt")
     assert scores["hota"] >= FLOOR_HUB_HOTA
     assert scores["idf1"] >= FLOOR_HUB_IDF1
     assert scores["mota"] >= FLOOR_MOTA
