@@ -30,14 +30,15 @@ def tracker_params(cfg: TrackerConfig, scale: AppearanceScale = REFERENCE_SCALE)
     pipeline's: it decides whether to pass ``unambiguous`` to ``MultiObjectTracker.update``).
 
     ``max_cosine_distance`` is configured as a standardised distance (1 - u) and becomes the cosine distance
-    ``1 - scale.cosine(1 - max_cosine_distance)`` for the Re-ID model of ``scale``."""
+    ``1 - scale.cosine(u)`` for the Re-ID model of ``scale``, with u raised to the model's ``match_floor`` (its
+    95th-percentile different-person pair) where that is higher."""
     return TrackerParams(
         high_score_threshold=cfg.high_score_threshold,
         new_track_score_threshold=cfg.new_track_score_threshold,
         n_init_frames=cfg.n_init_frames,
         max_age_s=cfg.max_age_s,
         gating_chi2=cfg.gating_chi2,
-        max_cosine_distance=1.0 - scale.cosine(1.0 - cfg.max_cosine_distance),
+        max_cosine_distance=1.0 - scale.cosine(max(1.0 - cfg.max_cosine_distance, scale.match_floor())),
         appearance_weight=cfg.appearance_weight,
         max_iou_distance=cfg.max_iou_distance,
         low_score_max_iou_distance=cfg.low_score_max_iou_distance,
