@@ -1,8 +1,9 @@
 """The Re-ID model's appearance scale (``tracker.identity.scale.AppearanceScale``) for the configured weights.
 
 Looked up, in order: a measured file ``<reid.cache_dir>/reid-stats/<model id>.json`` (``{"same_cosine": ..,
-"diff_cosine": .., "diff_p95_cosine": ..}``, e.g. from ``benchmarks/reid_model_stats.py`` on the site's own video), the built-in figures
-of the models measured in docs/reid.md (``KNOWN_SCALES``), else the reference (OSNet) scale with a warning.
+"diff_cosine": .., "diff_p95_cosine": ..}``, e.g. from ``benchmarks/reid_model_stats.py`` on the site's own
+video), the built-in figures of the models measured in docs/reid.md (``KNOWN_SCALES``), else the reference (OSNet)
+scale with a warning.
 The model id is the weights' file stem, or the IR folder's / Open Model Zoo model's name.
 """
 
