@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from paths import MODELS
 
 from tracker.config import ConfigError, ReidConfig
 from tracker.core.protocols import Embedder
@@ -230,3 +231,82 @@ def test_export_command_prints_the_paths(reid_weights: Path, tmp_path: Path,
     assert Path(lines["onnx"]).is_file() and Path(lines["openvino"]).is_file()
     assert Path(lines["onnx"]).parent == cache
     assert main(["export", "--set", f"reid.weights={tmp_path / 'missing.pt'}"]) == 2
+
+
+# ---------------------------------------------------------------- prebuilt OpenVINO IR (Open Model Zoo) models
+OMZ_MODELS = ("person-reidentification-retail-0277", "person-reidentification-retail-0287")
+
+
+def _omz_dir(name: str) -> Path:
+    path = MODELS / name
+    if not path.is_dir():
+        pytest.skip(f"{path} not found (see shared/models/MANIFEST.md)")
+    return path
+
+
+@pytest.mark.parametrize("name", OMZ_MODELS)
+def test_ir_model_embeds_unit_vectors_that_separate_people(name: str, tmp_path: Path, samples: list) -> None:
+    embedder = build_reid_embedder(ReidConfig(weights=str(_omz_dir(name)), cache_dir=str(tmp_path), num_threads=2))
+    assert isinstance(embedder, Embedder) and embedder.dim == 256 and embedder.backend == "openvino-ir"
+    assert embedder.model_id == name
+    image, xyxy, ids = samples[3]
+    assert len(np.unique(ids)) >= 3
+    feats = embedder.embed(image, xyxy)
+    assert feats.shape == (len(xyxy), 256) and feats.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(feats, axis=1), 1.0, atol=1e-5)
+    # the same crop mirrored is closer than any other person
+    width = image.shape[1]
+    mirrored_boxes = np.c_[width - xyxy[:, 2], xyxy[:, 1], width - xyxy[:, 0], xyxy[:, 3]]
+    mirrored = embedder.embed(np.ascontiguousarray(image[:, ::-1]), mirrored_boxes)
+    sim = feats @ mirrored.T
+    assert np.all(np.diag(sim) > 0.9)
+    other = ids[:, None] != ids[None, :]
+    assert np.all(np.diag(sim)[:, None] > np.where(other, sim, -1.0))
+    # one batch or one crop at a time: the same features
+    single = np.concatenate([embedder.embed(image, xyxy[i:i + 1]) for i in range(len(xyxy))])
+    np.testing.assert_allclose(np.sum(single * feats, axis=1), 1.0, atol=1e-4)
+
+
+def test_ir_model_is_found_from_xml_or_folder_and_reads_its_input_size(tmp_path: Path) -> None:
+    folder = _omz_dir(OMZ_MODELS[1])
+    xml = folder / "FP16" / f"{OMZ_MODELS[1]}.xml"
+    from tracker.models.reid.backends import build_runner
+
+    for weights in (folder, xml):
+        runner = build_runner(ReidConfig(weights=str(weights), cache_dir=str(tmp_path), input_height=64))
+        assert (runner.input_height, runner.input_width) == (256, 128) and runner.dim == 256  # from the IR
+
+
+def test_ir_model_missing_or_corrupt_files_are_config_errors(tmp_path: Path) -> None:
+    folder = _omz_dir(OMZ_MODELS[1])
+    xml = folder / "FP16" / f"{OMZ_MODELS[1]}.xml"
+    lonely = tmp_path / "lonely" / "model.xml"
+    lonely.parent.mkdir()
+    lonely.write_bytes(xml.read_bytes())
+    with pytest.raises(ConfigError, match="reid.weights.*model.bin"):
+        build_reid_embedder(ReidConfig(weights=str(lonely), cache_dir=str(tmp_path)))
+    broken = tmp_path / "broken" / "model.xml"
+    broken.parent.mkdir()
+    broken.write_text("<net>not a model")
+    broken.with_suffix(".bin").write_bytes(b"\0" * 16)
+    with pytest.raises(ConfigError, match="cannot read the OpenVINO IR"):
+        build_reid_embedder(ReidConfig(weights=str(broken), cache_dir=str(tmp_path)))
+    with pytest.raises(ConfigError, match="reid.weights"):
+        build_reid_embedder(ReidConfig(weights=str(tmp_path / "nope.xml"), cache_dir=str(tmp_path)))
+
+
+def test_omz_name_offline_without_cache_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(OFFLINE_ENV, "1")
+    with pytest.raises(ConfigError, match=f"{OFFLINE_ENV} forbids downloading"):
+        build_reid_embedder(ReidConfig(weights=OMZ_MODELS[0], cache_dir=str(tmp_path)))
+
+
+def test_omz_name_uses_the_cached_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(OFFLINE_ENV, "1")
+    source = _omz_dir(OMZ_MODELS[1]) / "FP16"
+    cached = tmp_path / "weights" / OMZ_MODELS[1] / "FP16"
+    cached.mkdir(parents=True)
+    for suffix in (".xml", ".bin"):
+        (cached / f"{OMZ_MODELS[1]}{suffix}").write_bytes((source / f"{OMZ_MODELS[1]}{suffix}").read_bytes())
+    embedder = build_reid_embedder(ReidConfig(weights=OMZ_MODELS[1], cache_dir=str(tmp_path)))
+    assert embedder.dim == 256 and embedder.model_id == OMZ_MODELS[1]

@@ -1,5 +1,8 @@
+import dataclasses
+import math
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import yaml
@@ -23,6 +26,7 @@ from tracker.config import (
 from tracker.config.mapping import identity_params, kalman_params, tracker_params
 from tracker.core.params import KalmanParams, TrackerParams
 from tracker.identity.params import CameraLink, IdentityParams
+from tracker.identity.scale import REFERENCE_SCALE, AppearanceScale
 
 
 def test_default_yaml_is_in_sync_with_the_code():
@@ -47,7 +51,7 @@ def test_overrides_are_typed_from_yaml():
 
 
 @pytest.mark.parametrize("override, message", [
-    ("tracker.max_cosine_distance=3", "tracker.max_cosine_distance = 3.0 is out of range: allowed 0 <= value <= 2"),
+    ("tracker.max_cosine_distance=11", "tracker.max_cosine_distance = 11.0 is out of range: allowed 0 <= value <= 10"),
     ("tracker.n_init_frames=0", "allowed 1 <= value <= 1000"),
     ("tracker.n_init_frames=2.5", "tracker.n_init_frames must be an integer"),
     ("reid.enabled=maybe", "reid.enabled must be true or false"),
@@ -100,11 +104,32 @@ def test_camera_links_are_validated_when_loaded(links, message):
     assert message in str(err.value)
 
 
+def _flat(obj: Any, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in dataclasses.asdict(obj).items():
+        out.update(_flat_value(prefix + key, value))
+    return out
+
+
+def _flat_value(key: str, value: object) -> dict[str, object]:
+    if isinstance(value, dict):
+        return {f"{key}.{k}": v for k, v in value.items()}
+    return {key: value}
+
+
+def _approx_equal(a: object, b: object) -> bool:
+    fa, fb = _flat(a), _flat(b)
+    return fa.keys() == fb.keys() and all(
+        math.isclose(fa[k], fb[k], rel_tol=0.01, abs_tol=1e-9) if isinstance(fa[k], float) else fa[k] == fb[k]
+        for k in fa)
+
+
 def test_the_pure_layers_default_to_the_config_defaults():
-    """core and identity carry their own defaults; they must equal the config's (the documented ones)."""
+    """core and identity carry their own defaults, in cosine for the reference model (OSNet-x0.25 MSMT17); the
+    config's standardised defaults must map onto them (within rounding) with that model's scale."""
     assert kalman_params(KalmanConfig()) == KalmanParams()
-    assert tracker_params(TrackerConfig()) == TrackerParams()
-    assert identity_params(HubConfig()) == IdentityParams()
+    assert _approx_equal(tracker_params(TrackerConfig(), REFERENCE_SCALE), TrackerParams())
+    assert _approx_equal(identity_params(HubConfig(), REFERENCE_SCALE), IdentityParams())
 
 
 def test_mapping_carries_every_value_and_the_link_default():
@@ -115,8 +140,8 @@ def test_mapping_carries_every_value_and_the_link_default():
                              "{camera_a: a, camera_b: c, overlap: false, min_transition_s: 9}]"])
     assert tracker_params(cfg.tracker).max_age_s == 5.0 and tracker_params(cfg.tracker).output_box == "detection"
     assert kalman_params(cfg.kalman).velocity_std_per_height == 0.01
-    ident = identity_params(cfg.hub)
-    assert ident.match_threshold == 0.7 and ident.normalization.mode == "none"
+    ident = identity_params(cfg.hub, AppearanceScale(same_cosine=0.7, diff_cosine=0.2))
+    assert math.isclose(ident.match_threshold, 0.2 + 0.7 * 0.5) and ident.normalization.mode == "none"
     assert ident.topology.default_relation == "disjoint" and ident.topology.default_min_transition_s == 3.0
     assert ident.topology.links == (CameraLink("a", "b", False, None), CameraLink("a", "c", False, 9.0))
 

@@ -61,11 +61,14 @@ class HubConfig:
                            "standby and takes over (claiming unacknowledged messages) when the lock expires.",
                            lo=0.1, hi=3600.0)
     # identity assignment
-    match_threshold: float = _f(0.4, "Least cosine similarity (after camera normalisation) between a track's mean "
-                                "embedding and an identity's prototype for the track to join that identity; "
-                                "below it the track gets a new global id. The default suits mean-centred OSNet "
-                                "features (different people rarely reach 0.3); raw cosines (camera_normalization: "
-                                "none) run higher, use about 0.75 there.", lo=-1.0, hi=1.0)
+    match_threshold: float = _f(0.55, "Least appearance similarity between a track's mean embedding and an "
+                                "identity's prototype (after camera normalisation) for the track to join that "
+                                "identity; below it the track gets a new global id. In standardised units of the "
+                                "Re-ID model's own scale (0 = its typical different-person cosine, 1 = its typical "
+                                "same-person cosine; docs/reid.md), so one value suits every model; raised to the "
+                                "model's 95th-percentile different-person pair where that is higher (OSNet-x0.25: "
+                                "0.69). Cosine after camera normalisation: 0.32 with OMZ 0287, 0.33 with 0277, "
+                                "0.36 with OSNet-x0.25 MSMT17.", lo=-10.0, hi=10.0)
     min_embedding_quality: float = _f(0.25, "Embeddings whose quality (detector confidence x visible fraction) is "
                                       "below this count little (weight = quality) and do not count towards "
                                       "min_embeddings.", lo=0.0, hi=1.0)
@@ -76,8 +79,8 @@ class HubConfig:
     correction_window_s: float = _f(4.0, "For this long after assignment a young track is re-checked as more "
                                     "embeddings arrive, and moved when another identity fits clearly better.",
                                     lo=0.0, hi=3600.0)
-    correction_margin: float = _f(0.05, "How much better (cosine) another identity must fit for a correction.",
-                                  lo=0.0, hi=2.0)
+    correction_margin: float = _f(0.1, "How much better another identity must fit for a correction (standardised "
+                                  "similarity units, see match_threshold).", lo=0.0, hi=10.0)
     prototypes_per_camera: int = _f(8, "Identity gallery bound: most recent tracks per identity and camera whose "
                                     "mean embeddings serve as prototypes.", lo=1, hi=1000)
     camera_normalization: Literal["none", "mean"] = _f(
@@ -114,9 +117,10 @@ class HubConfig:
                                    "two positions' combined uncertainty, above which two tracks are different "
                                    "people whatever their appearance (a look-alike elsewhere is never merged).",
                                    lo=0.1, hi=100.0)
-    ground_weight: float = _f(0.3, "Similarity (cosine units) gained at perfect ground agreement over the shared "
-                              "time, falling linearly to 0 at ground_gate_sigmas; appearance plus this must "
-                              "reach match_threshold. 0 = ground evidence only gates.", lo=0.0, hi=2.0)
+    ground_weight: float = _f(0.58, "Similarity (standardised units, see match_threshold) gained at perfect ground "
+                              "agreement over the shared time, falling linearly to 0 at ground_gate_sigmas; "
+                              "appearance plus this must reach match_threshold. 0 = ground evidence only gates.",
+                              lo=0.0, hi=10.0)
     ground_appearance_weight: float = _f(1.0, "Factor on the appearance similarity where ground evidence is "
                                          "available anywhere; 1 = appearance as is, 0 = match on the ground only "
                                          "(for studies).", lo=0.0, hi=1.0)
@@ -142,9 +146,9 @@ class HubConfig:
     ground_merge_max_sigmas: float = _f(1.5, "Refinement: most median ground distance (standard deviations) over "
                                         "the shared time for a merge.", lo=0.0, hi=100.0)
     ground_merge_min_similarity: float = _f(0.0, "Refinement: two identities are merged only if their best "
-                                            "appearance similarity (cosine, after camera normalisation) is at "
-                                            "least this (appearance must not contradict the ground).",
-                                            lo=-1.0, hi=1.0)
+                                            "appearance similarity (after camera normalisation, standardised "
+                                            "units, see match_threshold) is at least this (appearance must not "
+                                            "contradict the ground).", lo=-10.0, hi=10.0)
     # lifecycle and retention
     track_timeout_s: float = _f(5.0, "A track not updated for this long (camera time) has ended (keep it >= "
                                 "tracker.max_age_s).", lo=0.0, hi=86400.0, lo_open=True)

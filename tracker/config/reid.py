@@ -13,12 +13,17 @@ __all__ = ["ReidConfig"]
 @dataclass
 class ReidConfig:
     enabled: bool = _f(True, "Use appearance (Re-ID) features for association and cross-camera identity.")
-    model_name: str = _f("osnet_x0_25", "torchreid architecture name (osnet_x0_25, osnet_x1_0, ...).")
-    weights: str = _f("osnet_x0_25_msmt17.pt", "torchreid state dict (.pt/.pth). A bare model-zoo file name is "
-                      "downloaded into cache_dir when online; offline pass a local path.")
+    model_name: str = _f("osnet_x0_25", "torchreid architecture name (osnet_x0_25, osnet_x1_0, ...) of torchreid "
+                         "weights; not used for OpenVINO IR models.")
+    weights: str = _f("person-reidentification-retail-0287", "The Re-ID model: an OpenVINO IR (.xml, a folder "
+                      "holding one, or an Open Model Zoo name: person-reidentification-retail-0287 / -0277, "
+                      "Apache-2.0), or a torchreid state dict (.pt/.pth; a bare model-zoo file name such as "
+                      "osnet_x0_25_msmt17.pt). Bare names are downloaded into cache_dir when online; offline pass "
+                      "a local path. Appearance thresholds adapt to the model (docs/reid.md).")
     backend: Literal["auto", "onnxruntime", "openvino", "torch"] = _f(
-        "auto", "Inference engine. onnxruntime/openvino use an ONNX export of the torch weights that is made once "
-                "and cached in cache_dir. auto: the fastest of onnxruntime and openvino on this machine whose "
+        "auto", "Inference engine for torchreid weights (OpenVINO IR models always run on openvino). "
+                "onnxruntime/openvino use an ONNX export of the torch weights that is made once and cached in "
+                "cache_dir. auto: the fastest of onnxruntime and openvino on this machine whose "
                 "embeddings stay within the accuracy bound of f32, measured once per machine and cached in "
                 "cache_dir (`mctrack reid-select --reselect` measures again); the chosen path is logged and "
                 "reported by `mctrack bench`.")

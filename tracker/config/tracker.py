@@ -31,8 +31,13 @@ class TrackerConfig:
                           lo=0.0, hi=3600.0, lo_open=True)
     gating_chi2: float = _f(9.4877, "Mahalanobis gate (chi-square, 4 dof; 9.4877 = 95%). Pairs beyond it "
                             "cannot match.", lo=0.0, hi=1000.0, lo_open=True)
-    max_cosine_distance: float = _f(0.3, "Appearance gate: pairs with a larger cosine distance cannot match on "
-                                    "appearance.", lo=0.0, hi=2.0)
+    max_cosine_distance: float = _f(0.5, "Appearance gate: pairs farther apart than this cannot match on "
+                                    "appearance. A standardised distance, 1 - u, on the Re-ID model's own scale (u = "
+                                    "0: its typical different-person cosine, 1: its typical same-person cosine; "
+                                    "docs/reid.md): 0.5 rejects pairs closer to a typical different pair than to a "
+                                    "typical same one; tightened to the model's 95th-percentile different-person "
+                                    "pair where that is stricter. Cosine distance 0.60 with OMZ 0287, 0.32 with "
+                                    "OSNet-x0.25 MSMT17.", lo=0.0, hi=10.0)
     appearance_weight: float = _f(0.5, "Weight of appearance cost vs IoU cost in the first pass (0 = IoU only, "
                                   "1 = appearance only).", lo=0.0, hi=1.0)
     max_iou_distance: float = _f(0.7, "IoU gate for the IoU-only passes (1 - IoU must be below this).",

@@ -41,7 +41,7 @@ class TrackerParams:
     n_init_frames: int = 3
     max_age_s: float = 3.0
     gating_chi2: float = 9.4877
-    max_cosine_distance: float = 0.3
+    max_cosine_distance: float = 0.32
     appearance_weight: float = 0.5
     max_iou_distance: float = 0.7
     low_score_max_iou_distance: float = 0.5

@@ -47,6 +47,7 @@ from tracker.bus.schema import (
 from tracker.config import Config
 from tracker.config.mapping import identity_params
 from tracker.identity import CameraTrack, IdentityEngine, IdentityEvent
+from tracker.models.reid.stats import appearance_scale
 
 __all__ = ["Hub", "HubLockedError", "HubLockLostError", "HubStats"]
 
@@ -141,7 +142,8 @@ class Hub:
 
     # ------------------------------------------------------------------------------------------------ state
     def _reset_state(self) -> None:
-        self.engine = IdentityEngine(identity_params(self.hcfg), self._allocate_gid)
+        self.engine = IdentityEngine(identity_params(self.hcfg, appearance_scale(self.cfg.reid)),
+                                     self._allocate_gid)
         self._streams: dict[str, str] = {}          # stream key -> camera
         self._last_applied: dict[str, tuple[int, int]] = {}
         self._backlog: list[tuple[str, bytes, dict[bytes, bytes] | None]] = []

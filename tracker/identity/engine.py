@@ -534,6 +534,9 @@ class IdentityEngine:
                 others = np.delete(feasible_sim, j)
                 second = float(others.max()) if len(others) else -math.inf
                 sig = float(sc.ground_sigmas[i, j])
+                logger.debug("assigned %s/%d (%.1f-%.1f s) -> %d: sim %.3f (appearance %.3f), runner-up %.3f",
+                             t.camera, t.local_id, t.first_ts, t.last_ts, ident.gid, float(sim[j]),
+                             float(app_all[i, j]), second)
                 events.append(IdentityEvent("assigned", t.camera, t.local_id, ident.gid, now,
                                             similarity=float(app_all[i, j]),
                                             runner_up=second if math.isfinite(second) else None,
@@ -542,6 +545,10 @@ class IdentityEngine:
                 best = float(app_all[i].max()) if len(sim) else -math.inf
                 ident = self._new_identity(t)
                 self._attach(t, ident, now)
+                logger.debug("new identity %d for %s/%d (%.1f-%.1f s): best sim %.3f (feasible %.3f), threshold %.3f",
+                             ident.gid, t.camera, t.local_id, t.first_ts, t.last_ts,
+                             float(sim.max()) if len(sim) else -math.inf,
+                             float(feasible_sim.max()) if len(sim) else -math.inf, threshold)
                 events.append(IdentityEvent("new_identity", t.camera, t.local_id, ident.gid, now,
                                             similarity=best if math.isfinite(best) else None))
         return events

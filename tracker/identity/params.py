@@ -112,12 +112,12 @@ class IdentityParams:
     ground-plane evidence of calibrated cameras.
     """
 
-    match_threshold: float = 0.4
+    match_threshold: float = 0.36
     min_embedding_quality: float = 0.25
     min_embeddings: int = 3
     max_defer_s: float = 2.0
     correction_window_s: float = 4.0
-    correction_margin: float = 0.05
+    correction_margin: float = 0.052
     prototypes_per_camera: int = 8
     track_timeout_s: float = 5.0
     gallery_retention_s: float = 3600.0

@@ -37,6 +37,7 @@ from tracker.core.protocols import (
 from tracker.core.track import BoxRecord
 from tracker.core.tracklet import TrackletUpdate
 from tracker.models.clahe import Clahe, mean_luma, should_equalise_detector_input
+from tracker.models.reid.stats import appearance_scale
 
 __all__ = ["CameraPipeline", "DetectedFrame", "DetectingFrame", "FrameResult", "STAGES", "in_order",
            "reid_refresh_frames"]
@@ -116,7 +117,8 @@ class CameraPipeline:
         self.detector = detector
         self.embedder = embedder if cfg.reid.enabled else None
         self.clahe = clahe if cfg.clahe.enabled else None
-        self.tracker = MultiObjectTracker(tracker_params(cfg.tracker), kalman_params(cfg.kalman), fps=fps)
+        self.tracker = MultiObjectTracker(tracker_params(cfg.tracker, appearance_scale(cfg.reid)),
+                                          kalman_params(cfg.kalman), fps=fps)
         self.reid_refresh_frames = reid_refresh_frames(cfg.reid.refresh_s, fps)
         self.calibration = calibration
         self._ground: GroundEstimator | None = None

@@ -17,6 +17,7 @@ registered runner is chosen for the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import importlib.metadata
@@ -33,10 +34,11 @@ import numpy as np
 
 from tracker.config import ConfigError, ReidConfig
 from tracker.models.cpu_features import CpuFeatures, read_cpu_features
-from tracker.models.reid.backends import FeatureRunner, build_runner
+from tracker.models.reid.backends import FeatureRunner, build_runner, model_weights_file
 from tracker.models.reid.calibration_data import PersonFrame, calibration_key, load_person_frames
 from tracker.models.reid.embedder import ReidEmbedder
 from tracker.models.reid.export import export_onnx, export_openvino, onnx_cache_path
+from tracker.models.reid.omz import is_ir_weights, resolve_ir_model
 from tracker.models.reid.preprocess import CropTransform
 from tracker.models.reid.quantize import int8_engines, quantize_onnx_int8, quantize_openvino_int8
 from tracker.models.reid.selection import (
@@ -49,7 +51,7 @@ from tracker.models.reid.selection import (
     choose_path,
     embedding_agreement,
 )
-from tracker.models.reid.weights import resolve_reid_weights, sha256_file
+from tracker.models.reid.weights import sha256_file
 
 __all__ = ["resolve_reid_path", "measure_reid_choice", "runner_for_path", "library_versions", "model_engines",
            "f32_model_file", "SELECTION_VERSION"]
@@ -80,14 +82,18 @@ def library_versions() -> dict[str, str]:
 
 
 def model_engines(cfg: ReidConfig) -> tuple[str, ...]:
-    """Engines that can run ``cfg``'s model here, the reference (f32) engine first: for a torchreid model, those of
-    :data:`AUTO_ENGINES` that are installed. (A model that only one engine runs, e.g. a prebuilt OpenVINO IR,
-    returns that engine alone.)"""
+    """Engines that can run ``cfg``'s model here, the reference (f32) engine first: openvino alone for a prebuilt
+    OpenVINO IR; for a torchreid model, those of :data:`AUTO_ENGINES` that are installed."""
+    if is_ir_weights(cfg.weights):
+        return ("openvino",)
     return tuple(e for e in AUTO_ENGINES if importlib.util.find_spec(e) is not None)
 
 
 def f32_model_file(cfg: ReidConfig, engine: str) -> Path:
-    """The f32 model file ``engine`` runs for ``cfg`` (exported and cached when needed); int8 is quantised from it."""
+    """The f32 model file ``engine`` runs for ``cfg`` (exported and cached when needed; a prebuilt IR as it is);
+    int8 is quantised from it."""
+    if is_ir_weights(cfg.weights):
+        return resolve_ir_model(cfg)
     return export_openvino(cfg) if engine == "openvino" else export_onnx(cfg)
 
 
@@ -99,23 +105,39 @@ def _choice_key(cfg: ReidConfig, cpu: CpuFeatures) -> dict[str, str]:
     calib = calibration_key(cfg.calibration_source, cfg.calibration_frames) if cfg.calibration_source else ""
     versions = library_versions()
     return {"version": SELECTION_VERSION, "cpu": cpu.key(), "model": cfg.model_name,
-            "weights_sha256": sha256_file(resolve_reid_weights(cfg)), "input": f"{cfg.input_height}x{cfg.input_width}",
+            "weights_sha256": sha256_file(model_weights_file(cfg)), "input": f"{cfg.input_height}x{cfg.input_width}",
             "backend": cfg.backend, "precision": cfg.precision, "auto_int8": str(cfg.auto_int8),
             "threads": str(cfg.num_threads),
             "calibration": calib, "bound": f"{cfg.min_cosine_median}/{cfg.min_cosine_p05}",
             "min_speedup": str(cfg.min_speedup), **{f"lib_{k}": v for k, v in versions.items()}}
 
 
+def _effective(cfg: ReidConfig) -> ReidConfig:
+    """``cfg`` with the backend a prebuilt OpenVINO IR can run on: openvino (or auto), whatever ``reid.backend``
+    names for torchreid weights."""
+    if is_ir_weights(cfg.weights) and cfg.backend not in ("auto", "openvino"):
+        return dataclasses.replace(cfg, backend="openvino")
+    return cfg
+
+
+def _model_cache_stem(cfg: ReidConfig) -> Path:
+    """Cache folder / name stem of ``cfg``'s model (the ONNX export's, or a prebuilt IR's name and hash)."""
+    if is_ir_weights(cfg.weights):
+        xml = resolve_ir_model(cfg)
+        return Path(cfg.cache_dir).expanduser() / f"{xml.stem}_{sha256_file(xml)[:16]}"
+    return onnx_cache_path(cfg).with_suffix("")
+
+
 def _cache_file(cfg: ReidConfig, key: dict[str, str]) -> Path:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return onnx_cache_path(cfg).parent / f"reid-path-{digest}.json"
+    return _model_cache_stem(cfg).parent / f"reid-path-{digest}.json"
 
 
 def _int8_file(cfg: ReidConfig, engine: str) -> Path:
-    stem = onnx_cache_path(cfg).stem
+    stem = _model_cache_stem(cfg)
     calib = calibration_key(cfg.calibration_source, cfg.calibration_frames)
     suffix = "_openvino.xml" if engine == "openvino" else ".onnx"
-    return onnx_cache_path(cfg).parent / f"{stem}_int8_{calib}_even{suffix}"
+    return stem.parent / f"{stem.name}_int8_{calib}_even{suffix}"
 
 
 def _calibration_blobs(cfg: ReidConfig, frames: list[PersonFrame],
@@ -194,6 +216,7 @@ def measure_reid_choice(cfg: ReidConfig, cpu: CpuFeatures, crop_transform: CropT
     Raises:
         ConfigError: no candidate for the configured backend/precision, or none usable (each one's reason given).
     """
+    cfg = _effective(cfg)
     frames = load_person_frames(cfg.calibration_source, cfg.calibration_frames, cfg.min_crop_height_px) \
         if cfg.calibration_source else []
     engines = model_engines(cfg) if cfg.backend == "auto" else (cfg.backend,)
@@ -255,6 +278,7 @@ def resolve_reid_path(cfg: ReidConfig, crop_transform: CropTransform | None = No
                       cpu: CpuFeatures | None = None) -> ReidChoice:
     """The path to run: fixed by the config (a backend and f32), else the cached choice for this machine, else
     measured now (and cached). ``reselect`` measures again even when a cached choice exists."""
+    cfg = _effective(cfg)
     if cfg.backend != "auto" and (cfg.precision == "f32" or (
             cfg.precision == "auto" and (cfg.backend == "torch" or not cfg.calibration_source))):
         return ReidChoice(ReidPath(cfg.backend, "f32", cfg.num_threads), "set in the config", _bound(cfg))

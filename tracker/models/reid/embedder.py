@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tracker.config import ReidConfig
-from tracker.models.reid.backends import FeatureRunner
+from tracker.models.reid.backends import FeatureRunner, model_input_spec
 from tracker.models.reid.preprocess import (
     CropTransform,
     clip_boxes_xyxy,
@@ -46,6 +46,11 @@ class ReidEmbedder:
     def backend(self) -> str:
         return self._runner.name
 
+    @property
+    def model_id(self) -> str:
+        """Names the model (IR stem or torchreid weights stem), e.g. for its appearance statistics."""
+        return self._runner.model_id
+
     def embed(self, image_bgr: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
         """Features for boxes of one frame.
 
@@ -62,7 +67,8 @@ class ReidEmbedder:
         cfg = self._cfg
         for start in range(0, len(rows), cfg.batch_size):
             chunk = rows[start:start + cfg.batch_size]
-            blob = crops_to_blob(image_bgr, clipped[chunk], cfg.input_width, cfg.input_height, self._crop_transform)
+            blob = crops_to_blob(image_bgr, clipped[chunk], self._runner.input_width, self._runner.input_height,
+                                 self._crop_transform, self._runner.normalisation)
             features[chunk] = l2_normalise_rows(self._runner(blob))
         return features
 
@@ -74,10 +80,11 @@ class ReidEmbedder:
         height, width = image_bgr.shape[:2]
         clipped = clip_boxes_xyxy(xyxy, width, height)
         rows = np.flatnonzero(embeddable_mask(clipped, cfg.min_crop_height_px))
-        return crops_to_blob(image_bgr, clipped[rows], cfg.input_width, cfg.input_height, crop_transform)
+        input_height, input_width, normalisation = model_input_spec(cfg)
+        return crops_to_blob(image_bgr, clipped[rows], input_width, input_height, crop_transform, normalisation)
 
     def __repr__(self) -> str:
-        return f"ReidEmbedder({self._runner.name}, {self._cfg.model_name}, dim={self.dim})"
+        return f"ReidEmbedder({self._runner.name}, {self._runner.model_id}, dim={self.dim})"
 
 
 def build_reid_embedder(cfg: ReidConfig, crop_transform: CropTransform | None = None) -> ReidEmbedder:

@@ -11,7 +11,7 @@ from typing import Any
 
 from tracker.config import ConfigError, ReidConfig
 
-__all__ = ["resolve_reid_weights", "sha256_file", "load_state_dict", "MODEL_ZOO_URLS"]
+__all__ = ["resolve_reid_weights", "sha256_file", "load_state_dict", "MODEL_ZOO_URLS", "offline", "OFFLINE_ENV"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ def _missing(cfg: ReidConfig, why: str) -> ConfigError:
                        f"--set reid.weights={_EXAMPLE_WEIGHTS}")
 
 
-def _offline() -> bool:
+def offline() -> bool:
+    """Whether MCTRACK_OFFLINE forbids downloads."""
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -70,7 +71,7 @@ def resolve_reid_weights(cfg: ReidConfig) -> Path:
     cached = Path(cfg.cache_dir).expanduser() / "weights" / cfg.weights
     if cached.is_file():
         return cached
-    if _offline():
+    if offline():
         raise _missing(cfg, f"not found locally and {OFFLINE_ENV} forbids downloading it")
     return _download_model_zoo(cfg, cached)
 
