@@ -42,7 +42,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", required=True)
     ap.add_argument("--weights", required=True, help="detector weights (same for both)")
-    ap.add_argument("--reid", required=True, help="torchreid weights for mctrack")
+    ap.add_argument("--reid", required=True, help="torchreid weights (.pt) for BoT-SORT's Re-ID, as ONNX (Ultralytics "
+                    "runs ONNX Re-ID models, not OpenVINO IRs)")
+    ap.add_argument("--config", default=None, help="mctrack config (its reid.weights, e.g. the default Open Model "
+                    "Zoo model, is mctrack's Re-ID; without it mctrack uses --reid too)")
     ap.add_argument("--frames", type=int, default=400)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="mctrack config override, e.g. --set detector.input_shape=export (repeatable)")
@@ -55,14 +58,16 @@ def main() -> None:
     from tracker.config import load_config
     from tracker.models.reid import export_onnx
 
-    mcfg = load_config(None, [f"detector.weights={args.weights}", f"reid.weights={args.reid}", *args.set])
+    mcfg = load_config(args.config, [f"detector.weights={args.weights}", *args.set]) if args.config else \
+        load_config(None, [f"detector.weights={args.weights}", f"reid.weights={args.reid}", *args.set])
+    osnet = load_config(None, [f"reid.weights={args.reid}", "reid.backend=onnxruntime"]).reid
     src = Path(ultralytics.__file__).parent / "cfg" / "trackers" / "botsort.yaml"
     cfg = yaml.safe_load(src.read_text())
     # BoT-SORT with appearance. "auto" (the detector's own features) needs a PyTorch detector and otherwise
     # downloads a classifier, so give it the same OSNet weights mctrack uses, as ONNX (Ultralytics runs it with
     # onnxruntime through AutoBackend): like for like.
     cfg["with_reid"] = True
-    cfg["model"] = str(export_onnx(mcfg.reid))
+    cfg["model"] = str(export_onnx(osnet))
     tmp = Path(tempfile.mkdtemp()) / "botsort_reid.yaml"
     tmp.write_text(yaml.safe_dump(cfg))
     ul_fps = ultralytics_track_fps(args.weights, args.video, args.frames, tmp)
@@ -72,7 +77,8 @@ def main() -> None:
     res = run_single_camera_bench(mcfg, args.video, args.frames, publish=True)
     out = {"ultralytics_botsort_reid_fps": ul_fps, "mctrack_pipeline_fps": res.pipeline_fps,
            "mctrack_detector_only_fps": res.detector_only_fps, "speedup_vs_ultralytics": res.pipeline_fps / ul_fps,
-           "pipeline_vs_detector_only": res.ratio, "frames": res.frames, "botsort_config": cfg}
+           "pipeline_vs_detector_only": res.ratio, "frames": res.frames, "botsort_config": cfg,
+           "mctrack_reid_weights": mcfg.reid.weights}
     if args.json:
         print(json.dumps(out, indent=2))
         return

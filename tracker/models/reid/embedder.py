@@ -105,7 +105,8 @@ def build_reid_embedder(cfg: ReidConfig, crop_transform: CropTransform | None = 
 
     choice = resolve_reid_path(cfg)  # a property of the model and the machine: measured on the crops as they are
     agreement = choice.agreement
-    logger.info("reid: %s, %s (%s: %s)%s", choice.path.label, cfg.model_name, choice.source, choice.reason,
+    embedder = ReidEmbedder(runner_for_path(cfg, choice.path), cfg, crop_transform, choice)
+    logger.info("reid: %s, %s (%s: %s)%s", choice.path.label, embedder.model_id, choice.source, choice.reason,
                 f"; cosine to f32 median {agreement.median:.4f}, p05 {agreement.p05:.4f} on {agreement.crops} crops"
                 if agreement else "")
-    return ReidEmbedder(runner_for_path(cfg, choice.path), cfg, crop_transform, choice)
+    return embedder
