@@ -14,7 +14,8 @@ from tracker.config import Config, load_config
 if TYPE_CHECKING:
     from tracker.bus.connection import RedisHandle
 
-__all__ = ["add_config_args", "config_from_args", "install_stop_signals", "add_redis_args", "open_redis"]
+__all__ = ["add_config_args", "config_from_args", "install_stop_signals", "add_redis_args", "open_redis",
+           "open_shared_redis"]
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -39,6 +40,18 @@ def open_redis(args: argparse.Namespace, cfg: Config) -> RedisHandle | None:
     except RedisUnavailableError as exc:
         print(f"mctrack: error: {exc}", file=sys.stderr)
         return None
+
+
+def open_shared_redis(args: argparse.Namespace, cfg: Config, what: str) -> RedisHandle | None:
+    """A connection to the Redis other processes share (``--redis-url``, else ``redis.url``; never a private
+    embedded one), or None after printing why there is none (the command then exits 2). ``what``: who needs it,
+    for the message (e.g. "status", "the web console")."""
+    if not (getattr(args, "redis_url", None) or cfg.redis.url):
+        print(f"mctrack: error: {what} needs the Redis the processes use: pass --redis-url or set redis.url "
+              "(an embedded Redis is private to the process that started it; `mctrack run` logs its URL)",
+              file=sys.stderr)
+        return None
+    return open_redis(args, cfg)
 
 
 def config_from_args(args: argparse.Namespace, extra: list[str] | None = None) -> Config:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import asdict
 
-from tracker.cli.common import add_config_args, config_from_args
+from tracker.cli.common import add_config_args, config_from_args, open_shared_redis
 
 __all__ = ["register", "run", "format_table"]
 
@@ -53,22 +52,13 @@ def format_table(views: list, now: float | None = None) -> str:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from tracker.bus.connection import RedisUnavailableError, connect
     from tracker.bus.heartbeat import HeartbeatKeys, read_heartbeats
 
     cfg = config_from_args(args)
     if not args.log_level:
         logging.getLogger().setLevel(logging.WARNING)  # the table is the output
-    url = args.redis_url or cfg.redis.url
-    if not url:
-        print("mctrack: error: status needs the Redis the processes use: pass --redis-url or set redis.url "
-              "(an embedded Redis is private to the process that started it; `mctrack run` logs its URL)",
-              file=sys.stderr)
-        return 2
-    try:
-        handle = connect(cfg.redis, url)
-    except RedisUnavailableError as exc:
-        print(f"mctrack: error: {exc}", file=sys.stderr)
+    handle = open_shared_redis(args, cfg, "status")
+    if handle is None:
         return 2
     try:
         views = read_heartbeats(handle.client, HeartbeatKeys(cfg.redis.key_prefix), [c.name for c in cfg.cameras])

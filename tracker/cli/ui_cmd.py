@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from tracker.cli.common import add_config_args, config_from_args
+from tracker.cli.common import add_config_args, config_from_args, open_shared_redis
 
 __all__ = ["register", "run"]
 
@@ -38,7 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracker.bus.connection import RedisUnavailableError, connect
     from tracker.ui.auth import BindRefused, auth_rule
     from tracker.ui.server import bind_socket, serve, site_calibrations
 
@@ -54,16 +53,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"mctrack: error: {exc}", file=sys.stderr)
         return 2
     calibrations = site_calibrations(cfg)
-    url = args.redis_url or cfg.redis.url
-    if not url:
-        print("mctrack: error: the web console needs the Redis the hub uses: pass --redis-url or set redis.url "
-              "(an embedded Redis is private to the process that started it; `mctrack run` logs its URL)",
-              file=sys.stderr)
-        return 2
-    try:
-        handle = connect(cfg.redis, url)
-    except RedisUnavailableError as exc:
-        print(f"mctrack: error: {exc}", file=sys.stderr)
+    handle = open_shared_redis(args, cfg, "the web console")
+    if handle is None:
         return 2
     try:
         try:
