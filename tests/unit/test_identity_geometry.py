@@ -14,6 +14,7 @@ from tracker.config import CameraLinkConfig, HubConfig
 from tracker.config.mapping import identity_params
 from tracker.identity import IdentityEngine, IdentityEvent, l2_normalize
 from tracker.identity.ground import GroundHistory, shared_span, travel_infeasible
+from tracker.identity.scale import AppearanceScale
 
 DIM = 64
 FPS = 10.0
@@ -46,10 +47,16 @@ class Seen:
     path: Path | None
 
 
+# These tests speak raw cosines: a unit appearance scale (u == cosine) and the engine's former cosine defaults.
+RAW_COSINE_SCALE = AppearanceScale(same_cosine=1.0, diff_cosine=0.0, source="tests: u == cosine")
+RAW_COSINE_DEFAULTS = {"camera_normalization": "none", "match_threshold": 0.4, "correction_margin": 0.05,
+                       "ground_weight": 0.3, "ground_merge_min_similarity": 0.0}
+
+
 def engine(**overrides: object) -> IdentityEngine:
-    cfg = HubConfig(**{"camera_normalization": "none", **overrides})  # type: ignore[arg-type]
+    cfg = HubConfig(**{**RAW_COSINE_DEFAULTS, **overrides})  # type: ignore[arg-type]
     counter = itertools.count(1)
-    return IdentityEngine(identity_params(cfg), lambda: next(counter))
+    return IdentityEngine(identity_params(cfg, RAW_COSINE_SCALE), lambda: next(counter))
 
 
 def run(eng: IdentityEngine, seen: list[Seen], end_s: float, positions: bool = True,

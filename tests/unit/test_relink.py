@@ -10,6 +10,7 @@ import numpy as np
 from tracker.config import HubConfig
 from tracker.config.mapping import identity_params
 from tracker.identity import IdentityEngine, l2_normalize
+from tracker.identity.scale import AppearanceScale
 
 DIM = 64
 FPS = 10.0
@@ -17,10 +18,12 @@ FPS = 10.0
 
 def _engine(**overrides: object) -> IdentityEngine:
     # a high match threshold: a fragment that looks a little different founds a new identity on appearance alone
+    # (raw cosines: a unit appearance scale, u == cosine)
     cfg = HubConfig(**{"camera_normalization": "none", "match_threshold": 0.9, "correction_window_s": 0.0,
                        **overrides})
     counter = itertools.count(1)
-    return IdentityEngine(identity_params(cfg), lambda: next(counter))
+    return IdentityEngine(identity_params(cfg, AppearanceScale(same_cosine=1.0, diff_cosine=0.0)),
+                          lambda: next(counter))
 
 
 def _like(base: np.ndarray, similarity: float, rng: np.random.Generator) -> np.ndarray:
