@@ -125,6 +125,55 @@ def sample_ages(client: Any, keys: Keys, cameras: list[str], duration_s: float,
     return ages
 
 
+def sample_wall_ages(base_url: str, cameras: list[str], duration_s: float, period_s: float,
+                     refresh_s: float) -> dict[str, list[float]]:
+    """What the web console's camera wall shows: like its page (tracker/ui/static/wall.js), fetch ``/api/cameras``
+    every ``refresh_s`` and keep the snapshot it names; every ``period_s`` record how old the displayed snapshot is
+    (now - the time it was published; inf before the first one)."""
+    import urllib.request
+
+    shown: dict[str, float] = {c: math.inf for c in cameras}  # camera -> publish time (Unix s) of the frame shown
+    ages: dict[str, list[float]] = {c: [] for c in cameras}
+    end = time.monotonic() + duration_s
+    next_fetch = time.monotonic()
+    next_sample = time.monotonic()
+    while next_sample < end:
+        if time.monotonic() >= next_fetch:
+            with urllib.request.urlopen(f"{base_url}/api/cameras", timeout=5) as resp:
+                fetched = time.time()
+                for cam in json.load(resp)["cameras"]:
+                    if cam["name"] in shown and cam.get("snapshot_age_s") is not None:
+                        shown[cam["name"]] = fetched - float(cam["snapshot_age_s"])
+            next_fetch += refresh_s
+        for cam in cameras:
+            ages[cam].append(max(0.0, time.time() - shown[cam]) if math.isfinite(shown[cam]) else math.inf)
+        next_sample += period_s
+        time.sleep(max(0.0, min(next_sample, next_fetch) - time.monotonic()))
+    return ages
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, limit_s: float) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the web console did not answer at {url} within {limit_s:g} s") from None
+            time.sleep(0.2)
+
+
 def run_and_measure(args: argparse.Namespace, work: Path) -> dict[str, AgeStats]:
     cfg = load_config(args.config, args.set)
     keys = Keys(cfg.redis.key_prefix)
@@ -141,7 +190,9 @@ def run_and_measure(args: argparse.Namespace, work: Path) -> dict[str, AgeStats]
     site.write_text(yaml.safe_dump(data))
     handle = connect(RedisConfig())  # a private embedded Redis; the children reach it by its unix socket
     log = open(work / "run.log", "ab")
-    sets = [x for item in args.set for x in ("--set", item)]
+    port = _free_port() if args.via_ui else 0
+    ui_sets = ["supervisor.start_ui=true", f"ui.port={port}"] if args.via_ui else []
+    sets = [x for item in [*args.set, *ui_sets] for x in ("--set", item)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "tracker", "run", "--config", str(site), "--redis-url",
                              handle.child_url, *sets], cwd=Path.cwd(), stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -152,7 +203,12 @@ def run_and_measure(args: argparse.Namespace, work: Path) -> dict[str, AgeStats]
                 raise SystemExit(f"no snapshot of every camera within {args.warmup_limit_s:g} s (mctrack run "
                                  f"exit {proc.poll()}); see {work / 'run.log'}")
             time.sleep(0.2)
-        ages = sample_ages(handle.client, keys, list(cameras), args.duration_s, args.period_s)
+        if args.via_ui:
+            base = f"http://127.0.0.1:{port}"
+            _wait_http(f"{base}/healthz", args.warmup_limit_s)
+            ages = sample_wall_ages(base, list(cameras), args.duration_s, args.period_s, cfg.ui.wall_refresh_s)
+        else:
+            ages = sample_ages(handle.client, keys, list(cameras), args.duration_s, args.period_s)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -176,6 +232,9 @@ def main() -> int:
     p.add_argument("--period-s", type=float, default=0.2, help="sampling period (default 0.2)")
     p.add_argument("--warmup-limit-s", type=float, default=120.0, help="longest wait for the first snapshots")
     p.add_argument("--encode-only", action="store_true", help="only measure the encode cost")
+    p.add_argument("--via-ui", action="store_true", help="also start the web console (supervisor.start_ui) and "
+                   "measure the age of the frame its camera wall shows (polling /api/cameras every "
+                   "ui.wall_refresh_s, as the page does) instead of the Redis key's")
     p.add_argument("--json", type=Path, help="write the figures here")
     p.add_argument("--work", type=Path, help="keep the looped clips, site config and run.log here (default: a "
                    "temporary folder, removed)")

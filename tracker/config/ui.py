@@ -19,7 +19,9 @@ class UiConfig:
     token_env: str = _f("MCTRACK_UI_TOKEN", "Environment variable holding the access token. When it is set, every "
                         "page and API call needs it (`Authorization: Bearer TOKEN`, or the login form's cookie in "
                         "a browser); /healthz and /static stay open.")
-    wall_refresh_s: float = _f(2.0, "How often the camera wall reloads each camera's snapshot and status.",
+    wall_refresh_s: float = _f(0.5, "How often the camera wall asks for each camera's status (a small JSON); a "
+                               "snapshot image is fetched only when a new one was published. With "
+                               "snapshots.interval_s 1 the wall shows frames under 2 s old.",
                                lo=0.2, hi=3600.0)
     map_refresh_s: float = _f(2.0, "How often the site map reloads people's current positions.", lo=0.2,
                               hi=3600.0)
