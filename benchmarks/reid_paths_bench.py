@@ -84,7 +84,7 @@ def main() -> None:
     pets = load_person_frames(str(SHARED / "data/pets-s2l1-dev/full/cam1"), 795 // args.step)
     cfg = ReidConfig(weights=str(SHARED / "models/osnet_x0_25_msmt17.pt"), cache_dir=str(cache),
                      calibration_source=str(SHARED / "data/epfl-terrace1-dev/c0"), num_threads=args.threads)
-    blobs = np.concatenate([ReidEmbedder.model_inputs_for(cfg, f.image, f.xyxy) for f in pets])
+    blobs = np.concatenate(ReidEmbedder.model_inputs_for(cfg, [(f.image, f.xyxy) for f in pets]))
     rows: dict[str, dict[int, Run]] = {}
     features: dict[str, np.ndarray] = {}
     precisions = ("f32", "bf16") + (() if args.no_int8 else ("int8",))

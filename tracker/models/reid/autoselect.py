@@ -144,7 +144,7 @@ def _calibration_blobs(cfg: ReidConfig, frames: list[PersonFrame],
                        crop_transform: CropTransform | None) -> list[np.ndarray]:
     """One (1, 3, H, W) model input per crop of the even-numbered ``frames`` (the odd ones are held out for the
     accuracy check), from the embedder's own preprocessing; at most :data:`MAX_CALIBRATION_CROPS`."""
-    blobs = [ReidEmbedder.model_inputs_for(cfg, f.image, f.xyxy, crop_transform) for f in frames[0::2]]
+    blobs = ReidEmbedder.model_inputs_for(cfg, [(f.image, f.xyxy) for f in frames[0::2]], crop_transform)
     crops = [b[i:i + 1] for b in blobs for i in range(len(b))]
     if len(crops) <= MAX_CALIBRATION_CROPS:
         return crops

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -73,15 +74,20 @@ class ReidEmbedder:
         return features
 
     @staticmethod
-    def model_inputs_for(cfg: ReidConfig, image_bgr: np.ndarray, xyxy: np.ndarray,
-                         crop_transform: CropTransform | None = None) -> np.ndarray:
-        """The network input for the embeddable boxes of a frame, (M, 3, H, W) float32, as :meth:`embed` makes it
-        (used to calibrate quantisation on the model's own inputs)."""
-        height, width = image_bgr.shape[:2]
-        clipped = clip_boxes_xyxy(xyxy, width, height)
-        rows = np.flatnonzero(embeddable_mask(clipped, cfg.min_crop_height_px))
+    def model_inputs_for(cfg: ReidConfig, frames: Iterable[tuple[np.ndarray, np.ndarray]],
+                         crop_transform: CropTransform | None = None) -> list[np.ndarray]:
+        """The network inputs for the embeddable boxes of each (image (H, W, 3) BGR, xyxy (N, 4)) frame, one
+        (M, 3, H, W) float32 blob per frame, as :meth:`embed` makes them (used to calibrate quantisation on the
+        model's own inputs). The model's input size and pixel normalisation are read once."""
         input_height, input_width, normalisation = model_input_spec(cfg)
-        return crops_to_blob(image_bgr, clipped[rows], input_width, input_height, crop_transform, normalisation)
+        blobs = []
+        for image_bgr, xyxy in frames:
+            height, width = image_bgr.shape[:2]
+            clipped = clip_boxes_xyxy(xyxy, width, height)
+            rows = np.flatnonzero(embeddable_mask(clipped, cfg.min_crop_height_px))
+            blobs.append(crops_to_blob(image_bgr, clipped[rows], input_width, input_height, crop_transform,
+                                       normalisation))
+        return blobs
 
     def __repr__(self) -> str:
         return f"ReidEmbedder({self._runner.name}, {self._runner.model_id}, dim={self.dim})"
