@@ -27,7 +27,7 @@ from tracker.bus.schema import (
     parse_xyxy,
     validate_camera_id,
 )
-from tracker.bus.snapshot import read_snapshot
+from tracker.bus.snapshot import Snapshot, read_snapshot
 from tracker.config import Config
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
     "recent_events",
     "IdentityPage",
     "identities_page",
-    "CameraSnapshot",
     "camera_snapshot",
     "ground_positions_now",
     "track_thumbnails",
@@ -420,28 +419,11 @@ def identities_page(r: redis.Redis, cfg: Config, limit: int, offset: int = 0, ca
     return IdentityPage(len(gids), tuple(_summaries(r, cfg, gids[offset:offset + limit])))
 
 
-@dataclass(frozen=True)
-class CameraSnapshot:
-    """A camera's latest annotated frame for the web console (``cam:{camera}:snapshot``)."""
-
-    camera: str
-    timestamp_s: float       # camera time of the frame
-    published_unix_s: float  # wall-clock time it was published
-    frame_index: int
-    width_px: int
-    height_px: int
-    jpeg: bytes | None       # None when read without the picture
-
-
-def camera_snapshot(r: redis.Redis, cfg: Config, camera: str, with_jpeg: bool = True) -> CameraSnapshot | None:
-    """The camera's latest published snapshot, or None when there is none (never published, expired, or
-    malformed)."""
+def camera_snapshot(r: redis.Redis, cfg: Config, camera: str, with_jpeg: bool = True) -> Snapshot | None:
+    """The camera's latest published snapshot (``jpeg`` empty when read ``with_jpeg`` False), or None when there is
+    none (never published, expired, or malformed)."""
     validate_camera_id(camera)
-    snap = read_snapshot(r, _keys(cfg), camera, with_jpeg=with_jpeg)
-    if snap is None:
-        return None
-    return CameraSnapshot(camera, snap.ts, snap.wall_ts, snap.frame, snap.width, snap.height,
-                          snap.jpeg if with_jpeg else None)
+    return read_snapshot(r, _keys(cfg), camera, with_jpeg=with_jpeg)
 
 
 def ground_positions_now(r: redis.Redis, cfg: Config, window_s: float | None = None) -> dict[int, tuple[float, float]]:

@@ -104,8 +104,8 @@ class Reader:
                 visible=len(queries.camera_now(self.client, self.cfg, name)),
                 calibrated=name in self.calibrations,
                 snapshot_url=f"/api/cameras/{name}/snapshot.jpg" if snap else None,
-                snapshot_age_s=round(now - snap.published_unix_s, 3) if snap else None,
-                snapshot_frame=snap.frame_index if snap else None))
+                snapshot_age_s=round(now - snap.wall_ts, 3) if snap else None,
+                snapshot_frame=snap.frame if snap else None))
         return out
 
     def identities(self, page: Page, camera: str | None, window: TimeWindow) -> IdentityList:
@@ -184,7 +184,7 @@ class Reader:
             size = cal.image_size
             if size is None:
                 snap = queries.camera_snapshot(self.client, self.cfg, name, with_jpeg=False)
-                size = (snap.width_px, snap.height_px) if snap and snap.width_px and snap.height_px else None
+                size = (snap.width, snap.height) if snap and snap.width and snap.height else None
             if size is None:
                 continue  # no frame size known: the field of view cannot be drawn
             poly = visible_ground_polygon(cal.image_to_ground, size)
