@@ -115,11 +115,14 @@ def test_zero_rows_for_tiny_and_outside_boxes(reid_weights: Path, reid_cache_dir
     assert embedder.embed(image, np.zeros((0, 4), np.float32)).shape == (0, embedder.dim)
 
 
-def test_batching_does_not_change_features(reid_weights: Path, reid_cache_dir: Path, samples: list) -> None:
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_batching_does_not_change_features(backend: str, reid_weights: Path, reid_cache_dir: Path,
+                                           samples: list) -> None:
+    """OpenVINO runs a call as chunks of static batch sizes (7 crops: 4 + 2 + 1): the same features."""
     image, xyxy, _ = samples[3]
     assert len(xyxy) >= 4
-    big = build_reid_embedder(_cfg(reid_weights, reid_cache_dir, batch_size=16)).embed(image, xyxy)
-    small = build_reid_embedder(_cfg(reid_weights, reid_cache_dir, batch_size=3)).embed(image, xyxy)
+    big = build_reid_embedder(_cfg(reid_weights, reid_cache_dir, batch_size=16, backend=backend)).embed(image, xyxy)
+    small = build_reid_embedder(_cfg(reid_weights, reid_cache_dir, batch_size=3, backend=backend)).embed(image, xyxy)
     np.testing.assert_allclose(np.sum(big * small, axis=1), 1.0, atol=1e-4)
 
 

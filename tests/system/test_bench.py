@@ -33,6 +33,7 @@ def test_bench_times_detector_and_pipeline_in_alternating_blocks(tmp_path, dev_d
     assert reid["engine"] in ("onnxruntime", "openvino") and reid["precision"] in ("f32", "bf16", "int8")
     assert reid["chosen_by"] in ("measured", "cache") and reid["reason"]  # reid.backend auto by default
     assert reid["bound"] == {"median_min": 0.99, "p05_min": 0.97}
+    assert reid["model"] == "osnet_x0_25_msmt17"  # the weights' stem (model_overrides: OSNet), not an arch name
     assert res["reid_backend"].startswith(f"{reid['engine']}/{reid['precision']}/")
     chosen = [c for c in reid["candidates"] if c["path"] == res["reid_backend"]]
     assert len(chosen) == 1 and chosen[0]["ms_per_crop"] > 0 and not chosen[0]["error"]

@@ -133,7 +133,7 @@ def reid_path_report(cfg: Config, embedder: object) -> dict[str, Any]:
     choice = embedder.choice
     agreement = choice.agreement
     return {"engine": choice.path.engine, "precision": choice.path.precision, "threads": choice.path.threads,
-            "model": cfg.reid.model_name, "chosen_by": choice.source, "reason": choice.reason,
+            "model": embedder.model_id, "chosen_by": choice.source, "reason": choice.reason,
             "bound": asdict(choice.bound), "agreement_with_f32": asdict(agreement) if agreement else None,
             "candidates": [{"path": t.path.label, "ms_per_crop": t.ms_per_crop,
                             "agreement_with_f32": asdict(t.agreement) if t.agreement else None, "error": t.error}

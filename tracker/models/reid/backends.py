@@ -18,6 +18,7 @@ from tracker.models.reid.export import (
 )
 from tracker.models.reid.ir_model import IrReidRunner
 from tracker.models.reid.omz import is_ir_weights, resolve_ir_model
+from tracker.models.reid.ov_batches import StaticBatchModel
 from tracker.models.reid.preprocess import RAW_BGR_INPUT, TORCHREID_INPUT, PixelNormalisation
 from tracker.models.reid.selection import ReidPath
 from tracker.models.reid.weights import resolve_reid_weights
@@ -140,14 +141,12 @@ class OpenVinoRunner(_TorchreidInput):
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
         device = "GPU" if cfg.device.startswith(("gpu", "intel:gpu")) else "CPU"
-        self._compiled = core.compile_model(core.read_model(str(path)), device, config)
-        self._request = self._compiled.create_infer_request()
+        self._model = StaticBatchModel(core, core.read_model(str(path)), device, config)
         self.path = path
         self.dim = _probe_dim(self, cfg)
 
     def __call__(self, blob: np.ndarray) -> np.ndarray:
-        result = self._request.infer({0: blob})
-        return np.array(result[self._compiled.output(0)], dtype=np.float32, copy=True)
+        return self._model(blob)
 
 
 def _torch_runner(cfg: ReidConfig, path: ReidPath, model_file: Path | None) -> FeatureRunner:

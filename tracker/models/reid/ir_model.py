@@ -2,7 +2,8 @@
 
 The IR normalises its input itself: it takes BGR 0..255 floats, NCHW at the size stored in the IR (256x128 for
 the OMZ models), and outputs (N, D) embeddings (256-d) compared by cosine. The IR's batch is fixed at 1; it is
-reshaped to a dynamic batch before compiling.
+compiled once per batch size of :data:`tracker.models.reid.ov_batches.STATIC_BATCH_SIZES` (static shapes run
+faster on CPU than a dynamic batch).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tracker.config import ConfigError, ReidConfig
+from tracker.models.reid.ov_batches import StaticBatchModel
 from tracker.models.reid.preprocess import RAW_BGR_INPUT, PixelNormalisation
 
 __all__ = ["IrReidRunner", "DEFAULT_IR_PRECISION"]
@@ -59,14 +61,12 @@ class IrReidRunner:
                               f"embedding output")
         shape = model.input(0).get_partial_shape()
         self.input_height, self.input_width = int(shape[2].get_length()), int(shape[3].get_length())
-        model.reshape({model.input(0): ov.PartialShape([-1, 3, self.input_height, self.input_width])})
         config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": inference_precision}
         threads = cfg.num_threads if threads is None else threads
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
         device = "GPU" if cfg.device.startswith(("gpu", "intel:gpu")) else "CPU"
-        self._compiled = core.compile_model(model, device, config)
-        self._request = self._compiled.create_infer_request()
+        self._model = StaticBatchModel(core, model, device, config)
         self.path = xml_path
         self.model_id = xml_path.stem
         self.precision = inference_precision
@@ -74,5 +74,4 @@ class IrReidRunner:
         self.dim = int(self(probe).shape[1])
 
     def __call__(self, blob: np.ndarray) -> np.ndarray:
-        result = self._request.infer({0: blob})
-        return np.array(result[self._compiled.output(0)], dtype=np.float32, copy=True).reshape(len(blob), -1)
+        return self._model(blob)
