@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracker.models.cpu_features import INFERENCE_FLAGS, parse_cpuinfo, read_cpu_features
+import pytest
+
+from tracker.config import ConfigError
+from tracker.models.cpu_features import INFERENCE_FLAGS, isa_cap_flags, parse_cpuinfo, read_cpu_features
 
 _EPYC = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -68,3 +71,22 @@ def test_text_without_model_or_flags() -> None:
 def test_missing_cpuinfo_falls_back_to_platform(tmp_path: Path) -> None:
     cpu = read_cpu_features(tmp_path / "no-cpuinfo")
     assert cpu.flags == () and cpu.logical_cpus >= 1 and cpu.model
+
+
+def test_onednn_isa_cap_drops_the_flags_above_it(tmp_path: Path) -> None:
+    """ONEDNN_MAX_CPU_ISA=AVX2 makes an AVX-512 BF16 machine choose as an AVX2-only one (and says so in its key)."""
+    info = tmp_path / "cpuinfo"
+    info.write_text(_EPYC)
+    capped = read_cpu_features(info, isa_cap="avx2")
+    assert capped.flags == ("avx2", "fma") and capped.isa_cap == "AVX2"
+    assert not capped.bf16 and not capped.int8_dot
+    assert capped.key() != read_cpu_features(info, isa_cap="").key()
+    vnni = read_cpu_features(info, isa_cap="AVX512_CORE_VNNI")
+    assert vnni.int8_dot and not vnni.bf16
+    for uncapped in ("", "ALL", "AVX512_CORE_AMX"):
+        assert read_cpu_features(info, isa_cap=uncapped) == parse_cpuinfo(_EPYC, vnni.logical_cpus)
+
+
+def test_unknown_isa_cap_is_a_config_error_naming_the_levels(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ONEDNN_MAX_CPU_ISA='AVX3'.*AVX2, AVX2_VNNI"):
+        isa_cap_flags("AVX3")

@@ -104,7 +104,8 @@ def run_single_camera_bench(cfg: Config, video: str, max_frames: int = 0, warmup
         reid_backend=_reid_label(embedder) if cfg.reid.enabled else "off",
         mean_detections_per_frame=stats.detections / max(count, 1),
         mean_tracks_per_frame=stats.track_boxes / max(count, 1), block_frames=block,
-        cpu={"model": cpu.model, "flags": list(cpu.flags), "logical_cpus": cpu.logical_cpus},
+        cpu={"model": cpu.model, "flags": list(cpu.flags), "logical_cpus": cpu.logical_cpus,
+             "isa_cap": cpu.isa_cap},
         detector_path=detector_path_report(detector, cfg.detector.num_threads),
         reid_path=reid_path_report(cfg, embedder),
         reid_ms_per_frame=float(sum(reid_ms)) / max(count, 1))

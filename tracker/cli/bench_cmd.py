@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"cpu: {res.cpu['model']} ({res.cpu['logical_cpus']} CPUs; {' '.join(res.cpu['flags']) or 'no AVX2+'})")
+    print(f"cpu: {res.cpu['model']} ({res.cpu['logical_cpus']} CPUs; {' '.join(res.cpu['flags']) or 'no AVX2+'}"
+          f"{'; capped by ONEDNN_MAX_CPU_ISA=' + res.cpu['isa_cap'] if res.cpu.get('isa_cap') else ''})")
     det = res.detector_path
     print(f"video: {res.video} ({res.frames} frames)   detector: {res.detector}")
     print(f"detector path : {det.get('engine')} {det.get('precision', '')}, {det.get('streams', 1)} streams, "

@@ -59,7 +59,7 @@ __all__ = ["resolve_reid_path", "measure_reid_choice", "runner_for_path", "libra
 logger = logging.getLogger(__name__)
 
 #: Bump when the measurement or the decision changes, so cached choices are made again.
-SELECTION_VERSION = "3"
+SELECTION_VERSION = "4"
 PROBE_CROPS: tuple[int, ...] = (1, 2, 4)  # crops per timed call (the pipeline embeds about 1.4 per frame)
 #: Crops the int8 quantisers calibrate on (evenly picked from the calibration frames' crops): more takes longer
 #: (about 0.3 s a crop on a loaded 2-core machine) for no measured gain in agreement.
