@@ -134,9 +134,9 @@ def run_camera(cfg: Config, video: Path, camera: str, out: Path) -> float:
         for frame in src:
             result = pipe.process(frame)
             frames.append((frame.index, frame.timestamp_s))
-            if cfg.output.backfill_tentative:
-                for tid, rec in result.backfill:
-                    mot.setdefault((rec.frame_index, tid), (np.asarray(rec.xyxy, np.float64), rec.confidence))
+            late = (result.backfill + result.filled) if cfg.output.backfill_tentative else result.filled
+            for tid, rec in late:
+                mot.setdefault((rec.frame_index, tid), (np.asarray(rec.xyxy, np.float64), rec.confidence))
             for u in result.updates:
                 mot.setdefault((u.frame_index, u.local_id), (np.asarray(u.xyxy, np.float64), u.confidence))
                 cols["frame"].append(u.frame_index)

@@ -77,7 +77,9 @@ def reid_refresh_frames(refresh_s: float, fps: float) -> int:
 
 @dataclass
 class FrameResult:
-    """What one frame produced: confirmed tracks (as hub updates), backfilled tentative boxes, stage timings."""
+    """What one frame produced: confirmed tracks (as hub updates), boxes of earlier frames written late (a newly
+    confirmed track's tentative boxes in ``backfill``, a track's gap filled in ``filled``: (local id, record)), the
+    number of detections, stage timings."""
 
     frame_index: int
     timestamp_s: float
@@ -85,6 +87,7 @@ class FrameResult:
     backfill: list[tuple[int, BoxRecord]] = field(default_factory=list)
     num_detections: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    filled: list[tuple[int, BoxRecord]] = field(default_factory=list)
 
 
 @dataclass
@@ -254,7 +257,7 @@ class CameraPipeline:
                 ground_cov_m2=ground.cov_m2[i] if ground is not None and ground.valid[i] else None)
             for i, o in enumerate(step.outputs)
         ]
-        return FrameResult(frame.index, frame.timestamp_s, updates, step.backfill, len(dets), timings)
+        return FrameResult(frame.index, frame.timestamp_s, updates, step.backfill, len(dets), timings, step.filled)
 
     @property
     def ground_view(self) -> tuple[np.ndarray, tuple[int, int]] | None:
