@@ -11,8 +11,7 @@ from live_helpers import make_clip
 
 from streams.base import Frame
 from tracker.cli import main
-from tracker.core.track import BoxRecord
-from tracker.core.tracklet import TrackletUpdate
+from tracker.core.tracklet import LateBox, TrackletUpdate
 from tracker.offline.mot_sink import MotSink
 from tracker.offline.motio import read_mot
 from tracker.pipeline.camera import FrameResult
@@ -132,7 +131,7 @@ def test_mot_sink_writes_backfilled_boxes_in_frame_order_and_nothing_after_a_fai
     path = tmp_path / "cam1.txt"
     sink = MotSink(path, max_delay_frames=3)
     sink.on_frame(Frame("cam1", 1, 0.0, image), FrameResult(1, 0.0, [_update(1, 5, 0.0)]))
-    backfill = [(7, BoxRecord(f, np.array([50.0 + f, 10.0, 70.0 + f, 60.0]), 0.5)) for f in (1, 2)]
+    backfill = [LateBox(7, f, f / 7.0, np.array([50.0 + f, 10.0, 70.0 + f, 60.0]), 0.5) for f in (1, 2)]
     sink.on_frame(Frame("cam1", 2, 0.1, image), FrameResult(2, 0.1, [_update(2, 5, 1.0)]))
     sink.on_frame(Frame("cam1", 3, 0.3, image), FrameResult(3, 0.3, [_update(3, 7, 53.0)], backfill))
     assert not path.exists()
@@ -145,19 +144,18 @@ def test_mot_sink_writes_backfilled_boxes_in_frame_order_and_nothing_after_a_fai
     assert list(tmp_path.iterdir()) == [path]
 
 
-def test_mot_sink_writes_filled_gaps_even_without_tentative_backfill(tmp_path):
+def test_mot_sink_writes_filled_gaps_in_frame_order(tmp_path):
     """Track 5 is missed in frames 2-3 and found again in frame 4: the boxes filled in over its gap come with frame
-    4 and land in frame order; ``backfill_tentative`` False drops only the tentative boxes."""
+    4 (``FrameResult.late``) and land in frame order."""
     image = np.zeros((80, 120, 3), np.uint8)
     path = tmp_path / "cam1.txt"
-    sink = MotSink(path, max_delay_frames=3, backfill_tentative=False)
+    sink = MotSink(path, max_delay_frames=3)
     sink.on_frame(Frame("cam1", 1, 0.0, image), FrameResult(1, 0.0, [_update(1, 5, 0.0)]))
     sink.on_frame(Frame("cam1", 2, 0.1, image), FrameResult(2, 0.1, []))
     sink.on_frame(Frame("cam1", 3, 0.2, image), FrameResult(3, 0.2, []))
-    filled = [(5, BoxRecord(f, np.array([f - 1.0, 10.0, f + 19.0, 60.0]), 0.9)) for f in (2, 3)]
-    tentative = [(7, BoxRecord(3, np.array([50.0, 10.0, 70.0, 60.0]), 0.5))]
+    filled = [LateBox(5, f, (f - 1) / 10, np.array([f - 1.0, 10.0, f + 19.0, 60.0]), 0.9) for f in (2, 3)]
     sink.on_frame(Frame("cam1", 4, 0.3, image),
-                  FrameResult(4, 0.3, [_update(4, 5, 3.0), _update(4, 7, 51.0)], tentative, filled=filled))
+                  FrameResult(4, 0.3, [_update(4, 5, 3.0), _update(4, 7, 51.0)], filled))
     sink.close()
     rows = read_mot(path)
     assert rows[:, :2].tolist() == [[1, 5], [2, 5], [3, 5], [4, 5], [4, 7]]

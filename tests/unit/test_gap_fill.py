@@ -65,7 +65,8 @@ def test_filtered_boxes_are_interpolated_between_the_output_boxes():
     filled = []
     for f in range(1, 12):
         step = trk.update(Detections.empty() if f in (6, 7) else _dets([_walker(f)]), f)
-        out.update({f: o.xyxy for o in step.outputs})
+        for o in step.outputs:  # one track
+            out[f] = o.xyxy
         filled += step.filled
     assert [r.frame_index for _, r in filled] == [6, 7]
     np.testing.assert_allclose(filled[0][1].xyxy, out[5] + (out[8] - out[5]) / 3)

@@ -166,7 +166,7 @@ class _HubSink:
         self._round_ends.append(frame)
 
     def on_frame(self, frame: Frame, result: FrameResult) -> None:
-        self.hub.publish(frame.camera_id, result.updates, frame.image, frame.index, frame.timestamp_s)
+        self.hub.publish(frame.camera_id, result.updates, frame.image, frame.index, frame.timestamp_s, result.late)
         if self._round_ends and self._round_ends[0] is frame:
             self._round_ends.popleft()
             self.hub.step()
@@ -208,8 +208,7 @@ def _sinks(cfg: Config, out_dir: Path, fps: Mapping[str, float], late_frames: Ma
     local_dir = out_dir / "local" if hub is not None else out_dir
     stats = FrameStats()
     sinks: list[FrameSink] = [stats, PerCamera({
-        name: MotSink(local_dir / f"{name}.txt", late_frames[name] + 1, cfg.output.backfill_tentative)
-        for name in fps})]
+        name: MotSink(local_dir / f"{name}.txt", late_frames[name] + 1) for name in fps})]
     if save_video:
         sinks.append(PerCamera({name: VideoSink(out_dir / f"{name}.mp4", rate, _global_ids(hub, name))
                                 for name, rate in fps.items()}))
