@@ -134,9 +134,8 @@ def run_camera(cfg: Config, video: Path, camera: str, out: Path) -> float:
         for frame in src:
             result = pipe.process(frame)
             frames.append((frame.index, frame.timestamp_s))
-            if cfg.output.backfill_tentative:
-                for tid, rec in result.backfill:
-                    mot.setdefault((rec.frame_index, tid), (np.asarray(rec.xyxy, np.float64), rec.confidence))
+            for box in result.late:
+                mot.setdefault((box.frame_index, box.local_id), (np.asarray(box.xyxy, np.float64), box.confidence))
             for u in result.updates:
                 mot.setdefault((u.frame_index, u.local_id), (np.asarray(u.xyxy, np.float64), u.confidence))
                 cols["frame"].append(u.frame_index)

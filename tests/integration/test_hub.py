@@ -17,8 +17,10 @@ from paths import REPO
 
 from tracker.bus.publisher import TrackletPublisher
 from tracker.bus.schema import Keys, decode_box_point, decode_frame
-from tracker.core.tracklet import TrackletUpdate
+from tracker.core.tracklet import LateBox, TrackletUpdate
 from tracker.hub.consumer import Hub, HubLockedError
+from tracker.hub.queries import export_mot
+from tracker.offline.motio import read_mot
 
 
 def test_publisher_cadence_thumbnails_and_heartbeat(redis_handle):
@@ -73,6 +75,36 @@ def test_hub_consumes_assigns_and_writes_the_query_state(redis_handle):
     assert kinds.count(b"new_identity") == 3 and kinds.count(b"assigned") == 1
     assert r.xpending(k.updates("a"), cfg.hub.consumer_group)["pending"] == 0
     assert int(r.hget(k.hub_stats(), "messages")) == 60
+    hub.close()
+
+
+def test_late_boxes_go_to_the_trajectories_and_the_export_not_to_the_identities(redis_handle, tmp_path):
+    """Track 7 is seen in frames 1-4 and 8; frame 8's message brings its filled boxes of frames 5-7 (and a box of a
+    track the hub never saw, which has nowhere to go): the stored trajectory and ``query export`` have frames 1-8,
+    at their own times; the identity's last sighting stays frame 8."""
+    r = redis_handle.client
+    cfg = make_cfg()
+    k = Keys(cfg.redis.key_prefix)
+    scene = Scene(1)
+    pub = TrackletPublisher(r, cfg, "door")
+    hub = Hub(r, cfg, consumer_name="t")
+    for f in (1, 2, 3, 4):
+        u = scene.update("door", 7, 0, f)
+        pub.publish([u])
+        hub.step()
+    last = scene.update("door", 7, 0, 8)
+    late = [LateBox(7, f, (f - 1) / FPS, np.array([10.0 + f, 20.0, 40.0 + f, 100.0]), 0.5) for f in (5, 6, 7)]
+    pub.publish([last], late=[*late, LateBox(99, 7, 0.6, np.array([0.0, 0.0, 5.0, 5.0]), 0.5)])
+    hub.drain()
+    points = sorted((score, decode_box_point(m)) for m, score in r.zrange(k.camera_boxes("door"), 0, -1,
+                                                                          withscores=True))
+    assert [(p.local_id, p.frame_index) for _, p in points] == [(7, f) for f in range(1, 9)]
+    assert [score for score, _ in points] == pytest.approx([(f - 1) / FPS for f in range(1, 9)])
+    np.testing.assert_allclose(points[5][1].xyxy, [16.0, 20.0, 46.0, 100.0])
+    gid = int(r.hget(k.camera_local_to_global("door"), "7"))
+    assert int(r.hget(k.identity(gid), "last_frame")) == 8
+    rows = read_mot(export_mot(r, cfg, tmp_path)["door"])
+    assert rows[:, 0].tolist() == list(range(1, 9)) and set(rows[:, 1].tolist()) == {gid}
     hub.close()
 
 

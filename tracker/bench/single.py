@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import resource
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from typing import Any
@@ -14,7 +15,7 @@ import numpy as np
 from tracker.config import Config
 from tracker.core.detections import Detections
 from tracker.core.protocols import Detector, PendingDetections, StreamingDetector
-from tracker.core.tracklet import TrackletUpdate
+from tracker.core.tracklet import LateBox, TrackletUpdate
 from tracker.pipeline.camera import STAGES, CameraPipeline, in_order
 from tracker.pipeline.loop import FrameLoop, timed_frames
 from tracker.pipeline.publish_sink import PublishSink
@@ -224,8 +225,9 @@ class _WorkerPublisher:
         self._publisher = TrackletPublisher(WriteBehindClient(self._outbox), cfg, "bench")
 
     def publish(self, updates: list[TrackletUpdate], image_bgr: np.ndarray | None = None, *,
-                frame_index: int | None = None, timestamp_s: float | None = None) -> None:
-        self._publisher.publish(updates, image_bgr, frame_index=frame_index, timestamp_s=timestamp_s)
+                frame_index: int | None = None, timestamp_s: float | None = None,
+                late: Sequence[LateBox] = ()) -> None:
+        self._publisher.publish(updates, image_bgr, frame_index=frame_index, timestamp_s=timestamp_s, late=late)
 
     def close(self) -> None:
         try:

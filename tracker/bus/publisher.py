@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -18,10 +19,10 @@ import numpy as np
 import redis
 from redis.typing import EncodableT, FieldT
 
-from tracker.bus.schema import FrameMessage, Keys, encode_frame, validate_camera_id
+from tracker.bus.schema import FrameMessage, Keys, LateBoxes, encode_frame, validate_camera_id
 from tracker.bus.stream_writer import StreamWriter
 from tracker.config import Config
-from tracker.core.tracklet import TrackletUpdate
+from tracker.core.tracklet import LateBox, TrackletUpdate
 
 __all__ = ["TrackletPublisher", "make_thumbnail"]
 
@@ -73,6 +74,16 @@ def _ground_rows(updates: list[TrackletUpdate]) -> tuple[np.ndarray, np.ndarray,
     return np.array(rows, np.int32), xy, cov
 
 
+def _late_boxes(late: Sequence[LateBox]) -> LateBoxes:
+    """The message block of ``late`` (confidences clipped to [0, 1], like the updates')."""
+    if not late:
+        return LateBoxes()
+    return LateBoxes(np.array([b.local_id for b in late], np.int64), np.array([b.frame_index for b in late], np.int64),
+                     np.array([b.timestamp_s for b in late], np.float64),
+                     np.array([np.asarray(b.xyxy, np.float32).reshape(4) for b in late], np.float32),
+                     np.clip(np.array([b.confidence for b in late], np.float32), 0.0, 1.0))
+
+
 class TrackletPublisher:
     """Publishes one camera's tracklet updates.
 
@@ -102,7 +113,8 @@ class TrackletPublisher:
         self.thumbnails_sent = 0
 
     def publish(self, updates: list[TrackletUpdate], image_bgr: np.ndarray | None = None, *,
-                frame_index: int | None = None, timestamp_s: float | None = None) -> None:
+                frame_index: int | None = None, timestamp_s: float | None = None,
+                late: Sequence[LateBox] = ()) -> None:
         """Publish one frame's updates (one XADD; the first call also registers the camera).
 
         Args:
@@ -111,13 +123,17 @@ class TrackletPublisher:
             frame_index, timestamp_s: the frame, needed only when ``updates`` is empty: then an empty frame
                 message is sent when the last tracks just left, and afterwards once per hub.heartbeat_interval_s
                 (so the hub's camera clock and "who is visible now" move on).
+            late: boxes of earlier frames known only now (tentative boxes of tracks confirmed in this frame,
+                boxes filled in over gaps that closed in it), sent with this frame's updates for the trajectories.
         Redis being unreachable is logged (rate-limited) and the frame is dropped; tracking goes on.
         """
         if updates:
             frames = {(u.frame_index, u.timestamp_s) for u in updates}
             if len(frames) > 1:
-                for fi, ts in sorted(frames):
-                    self.publish([u for u in updates if u.frame_index == fi and u.timestamp_s == ts], image_bgr)
+                ordered = sorted(frames)
+                for fi, ts in ordered:
+                    self.publish([u for u in updates if u.frame_index == fi and u.timestamp_s == ts], image_bgr,
+                                 late=late if (fi, ts) == ordered[-1] else ())
                 return
             (frame_index, timestamp_s), = frames
             wrong = sorted({u.camera_id for u in updates} - {self.camera_id})
@@ -129,7 +145,8 @@ class TrackletPublisher:
               and timestamp_s - self._last_sent_ts < self.hcfg.heartbeat_interval_s):
             return  # an empty frame right after the last tracks left, then one per heartbeat interval
         # bytes -> bytes is within redis-py's field/value types (its dict parameter is invariant, hence the cast)
-        fields = cast("dict[FieldT, EncodableT]", self.encode(updates, image_bgr, int(frame_index), float(timestamp_s)))
+        fields = cast("dict[FieldT, EncodableT]", self.encode(updates, image_bgr, int(frame_index), float(timestamp_s),
+                                                              late))
         try:
             if self._registered and self.messages_sent % REGISTER_EVERY_MESSAGES:
                 self.last_message_id = self.r.xadd(self.stream, fields, maxlen=self.hcfg.stream_maxlen,
@@ -155,13 +172,13 @@ class TrackletPublisher:
         self._forget_old(float(timestamp_s))
 
     def encode(self, updates: list[TrackletUpdate], image_bgr: np.ndarray | None, frame_index: int,
-               timestamp_s: float) -> dict[bytes, bytes]:
+               timestamp_s: float, late: Sequence[LateBox] = ()) -> dict[bytes, bytes]:
         """The stream fields :meth:`publish` would send for one frame (applies and advances the embedding and
         thumbnail cadence; sends nothing). For replaying pre-built messages, e.g. in benchmarks."""
-        return encode_frame(self._build(updates, image_bgr, frame_index, timestamp_s))
+        return encode_frame(self._build(updates, image_bgr, frame_index, timestamp_s, late))
 
     def _build(self, updates: list[TrackletUpdate], image_bgr: np.ndarray | None, frame_index: int,
-               timestamp_s: float) -> FrameMessage:
+               timestamp_s: float, late: Sequence[LateBox] = ()) -> FrameMessage:
         h = self.hcfg
         n = len(updates)
         ids = np.array([u.local_id for u in updates], np.int64)
@@ -198,7 +215,7 @@ class TrackletPublisher:
         emb = np.stack(embs) if embs else np.zeros((0, 0), np.float32)
         gnd_rows, gnd_xy, gnd_cov = _ground_rows(updates)
         return FrameMessage(self.camera_id, frame_index, timestamp_s, ids, xyxy, conf, quality,
-                            np.array(emb_rows, np.int32), emb, thumbs, gnd_rows, gnd_xy, gnd_cov)
+                            np.array(emb_rows, np.int32), emb, thumbs, gnd_rows, gnd_xy, gnd_cov, _late_boxes(late))
 
     def _forget_old(self, now_ts: float) -> None:
         horizon = now_ts - self.hcfg.track_timeout_s

@@ -26,6 +26,7 @@ __all__ = [
     "ForeignMessageError",
     "Keys",
     "FrameMessage",
+    "LateBoxes",
     "encode_frame",
     "decode_frame",
     "validate_camera_id",
@@ -54,6 +55,7 @@ TRACK_ASSIGNED = "assigned"
 MAX_UPDATES_PER_FRAME = 10_000
 MAX_EMBEDDING_DIM = 8192
 MAX_THUMBNAIL_BYTES = 256 * 1024
+MAX_LATE_BOXES_PER_FRAME = 100_000
 _JPEG_MAGIC = b"\xff\xd8"
 _THUMB_FIELD_PREFIX = b"jpg:"
 _ZERO_NORM = 1e-12
@@ -62,6 +64,7 @@ _F_SCHEMA, _F_CAM, _F_FRAME, _F_TS, _F_N = b"schema", b"cam", b"frame", b"ts", b
 _F_IDS, _F_XYXY, _F_CONF, _F_Q = b"ids", b"xyxy", b"conf", b"q"
 _F_DIM, _F_EMB_IDX, _F_EMB = b"dim", b"emb_idx", b"emb"
 _F_GND_IDX, _F_GND_XY, _F_GND_COV = b"gnd_idx", b"gnd_xy", b"gnd_cov"
+_F_LATE = (b"late_ids", b"late_frame", b"late_ts", b"late_xyxy", b"late_conf")
 _MIN_VARIANCE_M2 = -1e-9  # a covariance may come out a hair below zero through float rounding
 
 
@@ -270,6 +273,26 @@ def decode_now_entry(value: bytes | str) -> NowEntry:
 
 
 @dataclass(frozen=True)
+class LateBoxes:
+    """Boxes of earlier frames a camera reports late (K of them): confirmed tracks' boxes while tentative, boxes
+    filled in over a track's gap. The hub stores them in the camera's trajectories only.
+
+    Attributes:
+        local_ids: (K,) int64 local track ids. frame_index: (K,) int64 their frames, each before the message's.
+        timestamp_s: (K,) float64 those frames' times. xyxy: (K, 4) float32 boxes. confidence: (K,) float32 in [0, 1].
+    """
+
+    local_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    frame_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    timestamp_s: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float64))
+    xyxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    confidence: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+
+    def __len__(self) -> int:
+        return int(len(self.local_ids))
+
+
+@dataclass(frozen=True)
 class FrameMessage:
     """All confirmed-track updates of one camera frame, as carried on the camera's update stream.
 
@@ -287,6 +310,7 @@ class FrameMessage:
         ground_index: (K,) int32 rows of the N updates that have a ground position (calibrated cameras only).
         ground_xy_m: (K, 2) float32 ground positions in metres of those rows.
         ground_cov_m2: (K, 3) float32 their covariances in m^2 as (var_x, cov_xy, var_y).
+        late: boxes of earlier frames reported late (tentative boxes of tracks confirmed now, filled gaps).
     """
 
     camera_id: str
@@ -302,6 +326,7 @@ class FrameMessage:
     ground_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
     ground_xy_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
     ground_cov_m2: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))
+    late: LateBoxes = field(default_factory=LateBoxes)
 
     def __len__(self) -> int:
         return int(len(self.local_ids))
@@ -344,6 +369,12 @@ def encode_frame(msg: FrameMessage) -> dict[bytes, bytes]:
         fields[_F_GND_IDX] = np.ascontiguousarray(msg.ground_index, dtype="<i4").tobytes()
         fields[_F_GND_XY] = np.ascontiguousarray(msg.ground_xy_m, dtype="<f4").reshape(k, 2).tobytes()
         fields[_F_GND_COV] = np.ascontiguousarray(msg.ground_cov_m2, dtype="<f4").reshape(k, 3).tobytes()
+    late = msg.late
+    if len(late):  # only when there are late boxes: other messages are as before
+        k_late = len(late)
+        arrays = (late.local_ids, late.frame_index, late.timestamp_s, late.xyxy, late.confidence)
+        for key, dtype, arr in zip(_F_LATE, ("<i8", "<i8", "<f8", "<f4", "<f4"), arrays):
+            fields[key] = np.ascontiguousarray(arr, dtype=dtype).reshape(k_late, -1).tobytes()
     for local_id, jpeg in msg.thumbnails.items():
         fields[_THUMB_FIELD_PREFIX + str(int(local_id)).encode()] = bytes(jpeg)
     decode_frame(fields, expected_camera=msg.camera_id)  # refuse to publish what the hub would reject
@@ -446,7 +477,8 @@ def decode_frame(fields: Mapping[bytes, bytes], expected_camera: str | None = No
                                         f"{MAX_THUMBNAIL_BYTES} bytes")
         thumbnails[local_id] = value
     return FrameMessage(camera_id, frame_index, timestamp_s, local_ids, xyxy, confidence, quality,
-                        emb_index, embeddings, thumbnails, ground_index, ground_xy, ground_cov)
+                        emb_index, embeddings, thumbnails, ground_index, ground_xy, ground_cov,
+                        _late_fields(fields, frame_index))
 
 
 def _ground_fields(fields: Mapping[bytes, bytes], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -463,3 +495,28 @@ def _ground_fields(fields: Mapping[bytes, bytes], n: int) -> tuple[np.ndarray, n
               or (cov[:, 0] * cov[:, 2] - cov[:, 1] ** 2 < _MIN_VARIANCE_M2).any()):
         raise MalformedMessageError("field 'gnd_cov' holds a covariance that is not positive semi-definite")
     return index, xy, cov
+
+
+def _late_fields(fields: Mapping[bytes, bytes], frame_index: int) -> LateBoxes:
+    """The late boxes of a message (empty when it has none): distinct (track, frame) pairs, each frame before the
+    message's own."""
+    if not any(key in fields for key in _F_LATE):
+        return LateBoxes()
+    k = len(fields.get(_F_LATE[0], b"")) // 8
+    if k > MAX_LATE_BOXES_PER_FRAME:
+        raise MalformedMessageError(f"field 'late_ids' holds {k} boxes, more than {MAX_LATE_BOXES_PER_FRAME}")
+    ids = _array_field(fields, _F_LATE[0], "<i8", k).astype(np.int64)
+    frames = _array_field(fields, _F_LATE[1], "<i8", k).astype(np.int64)
+    ts = _array_field(fields, _F_LATE[2], "<f8", k).astype(np.float64)
+    xyxy = _array_field(fields, _F_LATE[3], "<f4", k * 4).reshape(k, 4).astype(np.float32)
+    conf = _array_field(fields, _F_LATE[4], "<f4", k).astype(np.float32)
+    if k and ((frames < 0).any() or (frames >= frame_index).any()):
+        raise MalformedMessageError(f"field 'late_frame' must hold frames in [0, {frame_index}) (before the "
+                                    "message's frame)")
+    if k and len({(int(i), int(f)) for i, f in zip(ids, frames)}) != k:
+        raise MalformedMessageError("fields 'late_ids' and 'late_frame' repeat a (track, frame) pair")
+    if k and ((xyxy[:, 2] < xyxy[:, 0]).any() or (xyxy[:, 3] < xyxy[:, 1]).any()):
+        raise MalformedMessageError("field 'late_xyxy' has a box with x2 < x1 or y2 < y1")
+    if k and ((conf < 0).any() or (conf > 1).any()):
+        raise MalformedMessageError("field 'late_conf' has values outside [0, 1]")
+    return LateBoxes(ids, frames, ts, xyxy, conf)

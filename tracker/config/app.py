@@ -33,7 +33,7 @@ class Config:
     tracker: TrackerConfig = _f(None, "Per-camera association and track lifecycle.", factory=TrackerConfig)
     pipeline: PipelineConfig = _f(None, "How a camera's per-frame stages are scheduled.", factory=PipelineConfig)
     source: SourceConfig = _f(None, "Video sources (files, image folders, RTSP, webcams).", factory=SourceConfig)
-    output: OutputConfig = _f(None, "Replay output.", factory=OutputConfig)
+    output: OutputConfig = _f(None, "Boxes written late, and a replay's output files.", factory=OutputConfig)
     geometry: GeometryConfig = _f(None, "Ground-plane positions of calibrated cameras.", factory=GeometryConfig)
     redis: RedisConfig = _f(None, "Redis connection.", factory=RedisConfig)
     hub: HubConfig = _f(None, "Cross-camera identity hub: publishing, consuming, assignment, retention.",

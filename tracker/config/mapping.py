@@ -54,6 +54,7 @@ def tracker_params(cfg: TrackerConfig, scale: AppearanceScale = REFERENCE_SCALE)
         switch_min_embeddings=cfg.switch_min_embeddings,
         switch_sigmas=cfg.switch_sigmas,
         switch_watch_s=cfg.switch_watch_s,
+        fill_gaps_max_s=cfg.fill_gaps_max_s,
     )
 
 

@@ -18,7 +18,11 @@ class PipelineConfig:
 
 @dataclass
 class OutputConfig:
-    backfill_tentative: bool = _f(True, "Replay only: when a track is confirmed, also write the boxes it had "
-                                  "while tentative (live output never waits for this).")
-    interpolate_max_gap_frames: int = _f(0, "Replay only: fill gaps of at most this many frames in a track "
-                                         "by linear interpolation (0 = off).", lo=0, hi=10000)
+    backfill_tentative: bool = _f(True, "When a track is confirmed, also write the boxes it had while tentative, "
+                                  "late: to a replay's MOT files and to the hub's stored trajectories (the hub's "
+                                  "identities and live views never wait for them).")
+    interpolate_max_gap_frames: int = _f(0, "Replay only, after the run: fill gaps of at most this many frames "
+                                         "in each id of the written files by linear interpolation (0 = off). With "
+                                         "the hub these are global ids, so it also bridges two local tracks of one "
+                                         "identity; gaps within a track are filled online already "
+                                         "(tracker.fill_gaps_max_s).", lo=0, hi=10000)

@@ -85,6 +85,13 @@ class TrackerConfig:
                               lo=0.0, hi=100.0, lo_open=True)
     switch_watch_s: float = _f(2.0, "Switch test: how long after its last overlap a track's appearance is watched "
                                "(its reference frozen meanwhile).", lo=0.0, hi=60.0, lo_open=True)
+    fill_gaps_max_s: float = _f(1.0, "When a confirmed track takes a detection again after missed frames (a person "
+                                "occluded or missed by the detector), the boxes of a gap of at most this many "
+                                "seconds are filled in, linearly between its output boxes before and after the gap, "
+                                "and written late (the gap's length later): to a replay's MOT files and to the hub's "
+                                "stored trajectories, never as identity evidence (0 = off). Over longer gaps people "
+                                "turn or stop and a straight line no longer follows them (ByteTrack and StrongSORT "
+                                "interpolate offline up to 20 frames, 0.67 s at 30 fps).", lo=0.0, hi=60.0)
 
     def check(self, key: str) -> None:
         if self.new_track_score_threshold < self.high_score_threshold:

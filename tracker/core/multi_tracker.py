@@ -16,6 +16,9 @@ Per frame (detections already carry Re-ID embeddings where computed):
    appearance and unusual for its own before (each in its own spread) followed another person out of the
    crossing (``tracker.core.switch``): it continues under a new local id, so that the hub sees two tracks and
    can give each part its person.
+7. Gap filling (``fill_gaps_max_s``): a confirmed track found again after at most that many seconds of missed
+   frames gets the boxes of the gap, interpolated between its output boxes before and after it
+   (``tracker.core.gap_fill``), written late like a tentative track's boxes.
 
 No cv2, models, Redis or app config here: the tracker reads ``TrackerParams`` and ``KalmanParams``.
 """
@@ -33,6 +36,7 @@ from tracker.core.assignment import linear_assignment, matching_cascade
 from tracker.core.boxes import iou_matrix, xyah_to_xyxy, xyxy_to_xyah
 from tracker.core.costs import INFEASIBLE, cosine_distance, fuse_costs
 from tracker.core.detections import Detections
+from tracker.core.gap_fill import gap_fill_max_frames, interpolate_gap
 from tracker.core.kalman import KalmanModel, clamp_height_velocity
 from tracker.core.params import KalmanParams, TrackerParams
 from tracker.core.switch import ReferenceStats, is_switch
@@ -60,11 +64,13 @@ class TrackOutput:
 
 @dataclass
 class TrackerStep:
-    """Result of one ``update``: confirmed tracks of this frame, and the boxes newly confirmed tracks had
-    while tentative (for offline output)."""
+    """Result of one ``update``: confirmed tracks of this frame, and boxes of earlier frames written late: those
+    newly confirmed tracks had while tentative (``backfill``), and those interpolated over the gap of a track found
+    again (``filled``)."""
 
     outputs: list[TrackOutput] = field(default_factory=list)
     backfill: list[tuple[int, BoxRecord]] = field(default_factory=list)  # (track_id, record)
+    filled: list[tuple[int, BoxRecord]] = field(default_factory=list)  # (track_id, record), frames in order
     deleted_ids: list[int] = field(default_factory=list)
     splits: list[tuple[int, int]] = field(default_factory=list)  # (old id, new id): a switch split the track
 
@@ -110,6 +116,7 @@ class MultiObjectTracker:
         self.fps = fps
         self.max_age_frames = max(1, int(round(params.max_age_s * fps)))
         self.watch_frames = max(1, int(round(params.switch_watch_s * fps)))
+        self.fill_gap_max_frames = gap_fill_max_frames(params.fill_gaps_max_s, fps)
         # (frame deleted or split, reference appearance) of tracks that ended recently: a switched track may
         # have taken the person one of them followed
         self._ended: deque[tuple[int, ReferenceStats]] = deque(maxlen=64)
@@ -214,8 +221,14 @@ class MultiObjectTracker:
         if self.params.split_switches:
             step.splits = self._split_switches(watched, frame_index)
             step.deleted_ids += [old for old, _ in step.splits]
-        step.outputs = self._outputs(det_of_track, frame)
+        step.outputs, step.filled = self._outputs(det_of_track, frame, frame_index)
         return step
+
+    @property
+    def max_late_frames(self) -> int:
+        """How many frames late a box of ``TrackerStep.backfill`` or ``filled`` may come: a tentative track's first
+        box at its confirmation, or the first frame of a filled gap."""
+        return max(self.params.n_init_frames - 1, self.fill_gap_max_frames)
 
     # -- update's passes, in order -------------------------------------------------------------------------
     def _frame_inputs(self, detections: Detections, unambiguous: np.ndarray | None) -> _FrameInputs:
@@ -397,6 +410,7 @@ class MultiObjectTracker:
             t.track_id = self._take_id()
             self._ended.append((frame_index, ref))
             t.restart_appearance(recent)
+            t.last_output = None  # the new id has no box before this frame: no gap to fill across the split
             splits.append((old, t.track_id))
             log.debug("track %d switched people after a crossing: continues as %d (frame %d)", old, t.track_id,
                       frame_index)
@@ -420,14 +434,22 @@ class MultiObjectTracker:
         self._geometry = None
         return deleted_ids
 
-    def _outputs(self, det_of_track: dict[int, int], f: _FrameInputs) -> list[TrackOutput]:
-        """The confirmed tracks updated in this frame, in track order."""
+    def _outputs(self, det_of_track: dict[int, int], f: _FrameInputs,
+                 frame_index: int) -> tuple[list[TrackOutput], list[tuple[int, BoxRecord]]]:
+        """The confirmed tracks updated in this frame, in track order, and the (track_id, record) boxes filled in
+        over the gaps of those found again after at most ``fill_gap_max_frames`` missed frames."""
         outputs: list[TrackOutput] = []
+        filled: list[tuple[int, BoxRecord]] = []
         overlap_list = f.overlap.tolist()
         for t in self.tracks:
             if not t.is_confirmed or t.time_since_update != 0:
                 continue
             box = t.last_xyxy if self.params.output_box == "detection" else t.predicted_xyxy()
+            now = BoxRecord(frame_index, np.array(box, dtype=np.float64), t.last_confidence)
+            before = t.last_output
+            if before is not None and 0 < frame_index - before.frame_index - 1 <= self.fill_gap_max_frames:
+                filled += [(t.track_id, rec) for rec in interpolate_gap(before, now)]
+            t.last_output = now
             d = det_of_track.get(id(t))
             emb = t.last_embedding  # this frame's feature of its detection d, or None
             if emb is not None and not (f.has_feature[d] if d is not None else emb.any()):
@@ -435,7 +457,7 @@ class MultiObjectTracker:
             outputs.append(TrackOutput(
                 track_id=t.track_id, xyxy=np.asarray(box, dtype=np.float64), confidence=t.last_confidence,
                 embedding=emb, overlap_iou=overlap_list[d] if d is not None else 0.0))
-        return outputs
+        return outputs, filled
 
     def _take_id(self) -> int:
         """The next per-camera track id (ids start at 1 and are never reused)."""

@@ -57,6 +57,7 @@ class TrackerParams:
     switch_min_embeddings: int = 3
     switch_sigmas: float = 3.0
     switch_watch_s: float = 2.0
+    fill_gaps_max_s: float = 1.0
 
 
 @dataclass(frozen=True)

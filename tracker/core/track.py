@@ -74,6 +74,9 @@ class Track:
         self.last_xyxy = np.asarray(det_xyxy, dtype=np.float64)
         self.last_confidence = float(confidence)
         self.last_embedding: np.ndarray | None = feature
+        #: the box this track last output (set by the tracker; None before its first output and after a split):
+        #: one end of the boxes interpolated over a gap
+        self.last_output: BoxRecord | None = None
         self._record(frame_index, self.last_xyxy, confidence)
         self.update_appearance(feature)
 

@@ -1,4 +1,5 @@
-"""What a camera worker reports per confirmed track and frame (the hub's input)."""
+"""What a camera worker reports per confirmed track and frame (the hub's input), and the boxes of earlier frames it
+reports late."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TrackletUpdate"]
+__all__ = ["TrackletUpdate", "LateBox"]
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,24 @@ class TrackletUpdate:
     embedding_quality: float = 0.0
     ground_xy_m: np.ndarray | None = None
     ground_cov_m2: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class LateBox:
+    """A confirmed track's box in an earlier frame, known only now: a box it had while tentative (sent when it is
+    confirmed) or one filled in over a gap (sent when the track is found again). It goes to the track's stored
+    trajectory, not to the identity engine.
+
+    Attributes:
+        local_id: the per-camera track id (confirmed, with an update in this frame or an earlier one).
+        frame_index: the earlier frame (1-based).
+        timestamp_s: that frame's time in seconds.
+        xyxy: (4,) float box in camera pixels.
+        confidence: detector score (of a filled box: the lower of the detections around the gap).
+    """
+
+    local_id: int
+    frame_index: int
+    timestamp_s: float
+    xyxy: np.ndarray
+    confidence: float

@@ -438,6 +438,12 @@ class Hub:
             batch.points[camera][encode_box_point(t.local_id, fm.frame_index, fm.xyxy[i], float(fm.confidence[i]),
                                                   ground.get(i))] = fm.timestamp_s
             batch.last_box[key] = (fm.xyxy[i], float(fm.confidence[i]))
+        late = fm.late
+        for j, lid in enumerate(late.local_ids.tolist()):
+            if (camera, lid) not in self.engine.tracks:
+                continue  # its track ended, or its updates never came: no trajectory to add to
+            point = encode_box_point(lid, int(late.frame_index[j]), late.xyxy[j], float(late.confidence[j]))
+            batch.points[camera][point] = float(late.timestamp_s[j])  # trajectories only, not identity evidence
         for lid, jpeg in fm.thumbnails.items():
             batch.thumbs[(camera, int(lid))].append(jpeg)
         prev = batch.camera_last.get(camera)

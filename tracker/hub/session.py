@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -33,7 +33,7 @@ from tracker.bus.publisher import TrackletPublisher
 from tracker.bus.schema import Keys
 from tracker.bus.write_behind import WriteBehindClient
 from tracker.config import Config, ConfigError
-from tracker.core.tracklet import TrackletUpdate
+from tracker.core.tracklet import LateBox, TrackletUpdate
 from tracker.hub.consumer import Hub
 from tracker.hub.queries import local_to_global
 from tracker.hub.runner import HubRunner
@@ -134,9 +134,11 @@ class HubSession:
             raise
 
     def publish(self, camera: str, updates: list[TrackletUpdate], image_bgr: np.ndarray | None,
-                frame_index: int, timestamp_s: float) -> None:
-        """Queue one frame's message (never blocks on Redis; see the module docstring for the bound)."""
-        self.publishers[camera].publish(updates, image_bgr, frame_index=frame_index, timestamp_s=timestamp_s)
+                frame_index: int, timestamp_s: float, late: Sequence[LateBox] = ()) -> None:
+        """Queue one frame's message, with the boxes of earlier frames known only now (``late``) (never blocks on
+        Redis; see the module docstring for the bound)."""
+        self.publishers[camera].publish(updates, image_bgr, frame_index=frame_index, timestamp_s=timestamp_s,
+                                        late=late)
 
     def step(self) -> int:
         """One hub step over what is published (0 when the session does not run the hub, or when Redis is

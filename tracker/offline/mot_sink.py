@@ -1,5 +1,5 @@
 """Writes a camera's track boxes as MOTChallenge rows, tolerating rows that arrive a few frames late
-(boxes of a tentative track written once it is confirmed)."""
+(boxes of a tentative track written once it is confirmed, boxes filled in over a track's gap)."""
 
 from __future__ import annotations
 
@@ -24,22 +24,19 @@ class MotSink:
     after a failed run).
 
     Args:
-        path: the MOT file. max_delay_frames: how late a row may come (a track's confirmation delay).
-        backfill_tentative: also write the boxes a track had while tentative, once it is confirmed.
+        path: the MOT file. max_delay_frames: how late a row may come (``MultiObjectTracker.max_late_frames``).
     """
 
-    def __init__(self, path: str | os.PathLike[str], max_delay_frames: int, backfill_tentative: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], max_delay_frames: int) -> None:
         self._writer = MotWriter(path)
         self._max_delay = max(0, int(max_delay_frames))
-        self._backfill = backfill_tentative
         self._frames: dict[int, dict[int, tuple[np.ndarray, float]]] = defaultdict(dict)
         self._flushed_up_to = 0
 
     def on_frame(self, frame: Frame, result: FrameResult) -> None:
-        """The frame's confirmed tracks (and, with backfill, the earlier boxes of tracks confirmed now)."""
-        if self._backfill:
-            for track_id, rec in result.backfill:
-                self.add(rec.frame_index, track_id, rec.xyxy, rec.confidence)
+        """The frame's confirmed tracks and the boxes of earlier frames known only now (``FrameResult.late``)."""
+        for box in result.late:
+            self.add(box.frame_index, box.local_id, box.xyxy, box.confidence)
         for u in result.updates:
             self.add(u.frame_index, u.local_id, u.xyxy, u.confidence)
         self.advance(frame.index)

@@ -122,7 +122,8 @@ def run_replay(cfg: Config, cameras: list[CameraSpec], out_dir: Path, *, use_hub
         pipelines = {name: CameraPipeline(cfg, name, fps[name], *models, calibration=calibrations.get(name))
                      for name in sources}
         extra: list[FrameSink] = [*([_Progress(_total_frames(sources))] if progress else []), *sinks]
-        summary = _replay(sources, pipelines, _sinks(cfg, out_dir, fps, hub, save_video, extra))
+        late = {name: p.tracker.max_late_frames for name, p in pipelines.items()}
+        summary = _replay(sources, pipelines, _sinks(cfg, out_dir, fps, late, hub, save_video, extra))
         _finish_outputs(cfg, out_dir, names, hub, summary)
         if save_map and hub is not None:
             _save_map(cfg, out_dir / "map.png", hub, pipelines)
@@ -165,7 +166,7 @@ class _HubSink:
         self._round_ends.append(frame)
 
     def on_frame(self, frame: Frame, result: FrameResult) -> None:
-        self.hub.publish(frame.camera_id, result.updates, frame.image, frame.index, frame.timestamp_s)
+        self.hub.publish(frame.camera_id, result.updates, frame.image, frame.index, frame.timestamp_s, result.late)
         if self._round_ends and self._round_ends[0] is frame:
             self._round_ends.popleft()
             self.hub.step()
@@ -198,16 +199,16 @@ class _Sinks:
     sinks: list[FrameSink]
 
 
-def _sinks(cfg: Config, out_dir: Path, fps: Mapping[str, float], hub: HubSession | None, save_video: bool,
-           extra: Sequence[FrameSink]) -> _Sinks:
+def _sinks(cfg: Config, out_dir: Path, fps: Mapping[str, float], late_frames: Mapping[str, int],
+           hub: HubSession | None, save_video: bool, extra: Sequence[FrameSink]) -> _Sinks:
     """Stage timings, MOT files (``local/`` with a hub), annotated video, the web console's snapshots (with a hub:
     written to its Redis), ``extra``, and the hub last (it steps
-    after a round's last frame has been through every other sink)."""
+    after a round's last frame has been through every other sink). late_frames: how many frames late each camera's
+    tracker may write a box (tentative boxes, filled gaps)."""
     local_dir = out_dir / "local" if hub is not None else out_dir
-    delay = cfg.tracker.n_init_frames + 1  # a tentative track's boxes come when it is confirmed
     stats = FrameStats()
     sinks: list[FrameSink] = [stats, PerCamera({
-        name: MotSink(local_dir / f"{name}.txt", delay, cfg.output.backfill_tentative) for name in fps})]
+        name: MotSink(local_dir / f"{name}.txt", late_frames[name] + 1) for name in fps})]
     if save_video:
         sinks.append(PerCamera({name: VideoSink(out_dir / f"{name}.mp4", rate, _global_ids(hub, name))
                                 for name, rate in fps.items()}))

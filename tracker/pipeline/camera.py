@@ -34,10 +34,10 @@ from tracker.core.protocols import (
     PendingDetections,
     StreamingDetector,
 )
-from tracker.core.track import BoxRecord
-from tracker.core.tracklet import TrackletUpdate
+from tracker.core.tracklet import LateBox, TrackletUpdate
 from tracker.models.clahe import Clahe, mean_luma, should_equalise_detector_input
 from tracker.models.reid.stats import appearance_scale
+from tracker.pipeline.late_boxes import RecentFrameTimes, late_boxes
 
 __all__ = ["CameraPipeline", "DetectedFrame", "DetectingFrame", "FrameResult", "STAGES", "in_order",
            "reid_refresh_frames"]
@@ -77,12 +77,15 @@ def reid_refresh_frames(refresh_s: float, fps: float) -> int:
 
 @dataclass
 class FrameResult:
-    """What one frame produced: confirmed tracks (as hub updates), backfilled tentative boxes, stage timings."""
+    """What one frame produced: confirmed tracks (as hub updates), boxes of earlier frames known only now (``late``:
+    the tentative boxes of tracks confirmed in this frame, with ``output.backfill_tentative``, and the boxes filled in
+    over gaps that closed in it, ``tracker.fill_gaps_max_s``; the MOT files and the hub's trajectories both take
+    them), the number of detections, stage timings."""
 
     frame_index: int
     timestamp_s: float
     updates: list[TrackletUpdate]
-    backfill: list[tuple[int, BoxRecord]] = field(default_factory=list)
+    late: list[LateBox] = field(default_factory=list)
     num_detections: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -120,6 +123,7 @@ class CameraPipeline:
         self.tracker = MultiObjectTracker(tracker_params(cfg.tracker, appearance_scale(cfg.reid)),
                                           kalman_params(cfg.kalman), fps=fps)
         self.reid_refresh_frames = reid_refresh_frames(cfg.reid.refresh_s, fps)
+        self._frame_times = RecentFrameTimes(self.tracker.max_late_frames + 1)  # for the late boxes' times
         self.calibration = calibration
         self._ground: GroundEstimator | None = None
         self._dark: bool | None = None
@@ -254,7 +258,10 @@ class CameraPipeline:
                 ground_cov_m2=ground.cov_m2[i] if ground is not None and ground.valid[i] else None)
             for i, o in enumerate(step.outputs)
         ]
-        return FrameResult(frame.index, frame.timestamp_s, updates, step.backfill, len(dets), timings)
+        self._frame_times.add(frame.index, frame.timestamp_s)
+        records = (step.backfill if self.cfg.output.backfill_tentative else []) + step.filled
+        return FrameResult(frame.index, frame.timestamp_s, updates, late_boxes(records, self._frame_times), len(dets),
+                           timings)
 
     @property
     def ground_view(self) -> tuple[np.ndarray, tuple[int, int]] | None:
