@@ -22,6 +22,12 @@ class DetectorConfig:
                 "camera runs at 640x480, 25% fewer pixels than 640x640; a 448x576 one at 512x640). Fixed-size "
                 "OpenVINO YOLO exports are reshaped for it, once per frame size; other fixed-size models keep "
                 "their size. export: a fixed-size model's own input (640x640 letterbox).")
+    wide_min_short_side: float = _f(
+        0.5, "input_shape auto, very wide or tall frames: the short side goes in at no less than this fraction of "
+             "imgsz, instead of shrinking with the long side, as long as the input holds no more pixels than the "
+             "square imgsz x imgsz one (a 1224x370 street view runs at 1059x320 instead of 640x194, where its "
+             "distant walkers were too small to score; 4:3 and 16:9 cameras are not affected). 0 = the long side "
+             "at imgsz always.", lo=0.0, hi=1.0)
     conf_threshold: float = _f(0.1, "Lowest detection score kept. Scores between this and "
                                "tracker.high_score_threshold only extend existing tracks (ByteTrack second pass).",
                                lo=0.0, hi=1.0, lo_open=True, hi_open=True)

@@ -7,8 +7,10 @@ directly. ``predict_reference`` keeps the plain ``YOLO.predict()`` path; a test 
 ``benchmarks/model_timing.py`` measures the difference.
 
 With ``detector.input_shape: auto`` every frame is letterboxed into the smallest stride-multiple rectangle that holds
-it (640x480 for a 4:3 camera). Fixed-size OpenVINO exports are reshaped for that rectangle
-(``tracker.models.yolo_ir``), one compiled model per input size, swapped into the Ultralytics backend.
+it (640x480 for a 4:3 camera). A very wide or tall frame keeps its short side at ``detector.wide_min_short_side``
+of the model's size within the square input's pixel count (:func:`letterbox_size`). Fixed-size OpenVINO exports are
+reshaped for that rectangle (``tracker.models.yolo_ir``), one compiled model per input size, swapped into the
+Ultralytics backend.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from tracker.core.protocols import PendingDetections
 from tracker.models.yolo_ir import DETECT_STRIDES
 
 __all__ = ["UltralyticsDetector", "DetectorInfo", "detector_streams", "resolve_detector_weights",
-           "filter_min_size_xyxy", "letterbox_blob", "unletterbox_xyxy"]
+           "filter_min_size_xyxy", "letterbox_blob", "letterbox_size", "unletterbox_xyxy"]
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +204,8 @@ class UltralyticsDetector:
         """
         if self.max_in_flight <= 1 or self._ir_inputs is None:
             return _Finished(self.detect(image_bgr))
-        blob, gain_xy, pad_xy = letterbox_blob(image_bgr, self.info.imgsz, self._stride, auto=self._auto_shape)
+        blob, gain_xy, pad_xy = letterbox_blob(image_bgr, self._letterbox_hw(image_bgr), self._stride,
+                                               auto=self._auto_shape)
         request = self._ir_inputs.take_stream_request(blob.shape[2], blob.shape[3])
         try:
             request.start_async({0: blob})
@@ -247,11 +250,20 @@ class UltralyticsDetector:
     def _network_input(self, image_bgr: np.ndarray) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
         """Letterbox ``image_bgr`` into the (1, 3, h, w) blob and make the backend run on that size; returns the
         blob with the (x, y) gain and padding for mapping boxes back."""
-        blob, gain_xy, pad_xy = letterbox_blob(image_bgr, self.info.imgsz, self._stride, auto=self._auto_shape)
+        blob, gain_xy, pad_xy = letterbox_blob(image_bgr, self._letterbox_hw(image_bgr), self._stride,
+                                               auto=self._auto_shape)
         if self._ir_inputs is not None:
             self._ir_inputs.use(blob.shape[2], blob.shape[3])
         self.input_hw = (blob.shape[2], blob.shape[3])
         return blob, gain_xy, pad_xy
+
+    def _letterbox_hw(self, image_bgr: np.ndarray) -> tuple[int, int]:
+        """The letterbox target for this frame: the model's size, or with ``input_shape: auto`` that size widened
+        for a very wide or tall frame (:func:`letterbox_size`)."""
+        if not self._auto_shape:
+            return self.info.imgsz
+        height, width = image_bgr.shape[:2]
+        return letterbox_size((height, width), self.info.imgsz, self._cfg.wide_min_short_side, self._stride)
 
     def backend_forward(self, im: Any) -> Any:
         """Run only the Ultralytics backend on a prepared input (no letterbox, no NMS); for overhead measurements."""
@@ -442,6 +454,33 @@ class _PendingOpenVino:
             self._detector._ir_inputs.give_back(request, *self._input_hw)
         preds = outputs[0] if len(outputs) == 1 else outputs  # as Ultralytics' AutoBackend hands them to NMS
         return self._detector._postprocess(preds, *self._geometry)
+
+
+def letterbox_size(frame_hw: tuple[int, int], model_hw: tuple[int, int], min_short_side: float,
+                   stride: int) -> tuple[int, int]:
+    """The (h, w) target to letterbox a frame into (before stride padding) for ``input_shape: auto``.
+
+    Normally ``model_hw``: the frame's long side is scaled to the model's size. When the frame's short side would
+    then come out below ``min_short_side`` times the model's short side (a frame wider or taller than about 2:1 at
+    0.5), the frame is scaled so its short side is that long instead, as far as the input then holds no more pixels
+    than ``model_hw`` itself (the square input's compute). E.g. a 1224x370 frame and a 640x640 model: 1056 wide
+    (gain 0.863, the frame at 319x1056, padded to 320x1056) instead of 640 (gain 0.523, 194x640). The result is
+    square (``L x L``, ``L`` a multiple of ``stride``) so that :func:`letterbox_blob` scales by ``L / max(frame_hw)``.
+
+    Args:
+        frame_hw: (H, W) of the frame. model_hw: (h, w) of the model's input. min_short_side: fraction in [0, 1];
+            0 keeps ``model_hw``. stride: the model's largest stride.
+    """
+    height, width = frame_hw
+    model_h, model_w = model_hw
+    gain = min(model_h / height, model_w / width)
+    want_short = min_short_side * min(model_h, model_w)
+    if min(height, width) * gain >= want_short or min_short_side <= 0:
+        return model_hw
+    budget_gain = (model_h * model_w / (height * width)) ** 0.5  # the frame at this gain has model_h*model_w pixels
+    wide_gain = max(gain, min(want_short / min(height, width), budget_gain))
+    side = max(int(max(height, width) * wide_gain) // stride * stride, max(model_h, model_w))
+    return side, side
 
 
 def letterbox_blob(image_bgr: np.ndarray, out_hw: tuple[int, int], stride: int, *,
