@@ -88,10 +88,7 @@ def test_late_boxes_go_to_the_trajectories_and_the_export_not_to_the_identities(
     scene = Scene(1)
     pub = TrackletPublisher(r, cfg, "door")
     hub = Hub(r, cfg, consumer_name="t")
-    for f in (1, 2, 3, 4):
-        u = scene.update("door", 7, 0, f)
-        pub.publish([u])
-        hub.step()
+    run_frames({"door": pub}, scene, range(1, 5), {"door": {7: 0}}, hub)
     last = scene.update("door", 7, 0, 8)
     late = [LateBox(7, f, (f - 1) / FPS, np.array([10.0 + f, 20.0, 40.0 + f, 100.0]), 0.5) for f in (5, 6, 7)]
     pub.publish([last], late=[*late, LateBox(99, 7, 0.6, np.array([0.0, 0.0, 5.0, 5.0]), 0.5)])
