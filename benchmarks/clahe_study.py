@@ -30,6 +30,7 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "False")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
+from video_frames import every_nth_frame  # noqa: E402
 
 from tracker.config import ClaheConfig, DetectorConfig  # noqa: E402
 from tracker.models.clahe import Clahe, mean_luma  # noqa: E402
@@ -75,21 +76,6 @@ def true_positives(gt: np.ndarray, pred: np.ndarray) -> int:
     return int(np.sum(iou[rows, cols] >= IOU_MATCH))
 
 
-def iter_frames(video: Path, step: int):
-    cap = cv2.VideoCapture(str(video))
-    index = 0
-    try:
-        while True:
-            ok, image = cap.read()
-            if not ok:
-                return
-            index += 1
-            if (index - 1) % step == 0:
-                yield index, image
-    finally:
-        cap.release()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
@@ -123,7 +109,7 @@ def main() -> int:
         counts = {mode: {c: [0, 0] for c in CONF_LEVELS} for mode in ("never", "always")}
         n_gt = 0
         frame_lumas = []
-        for index, image in iter_frames(cam / "video.mp4", args.step):
+        for index, image in every_nth_frame(cam / "video.mp4", args.step):
             if lut is not None:
                 image = cv2.LUT(image, lut)
             frame_lumas.append(mean_luma(image))

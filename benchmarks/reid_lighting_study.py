@@ -27,9 +27,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from scipy.stats import rankdata
+from video_frames import every_nth_frame
 
 from tracker.config import ClaheConfig, ReidConfig
 from tracker.models.clahe import Clahe
@@ -57,16 +57,8 @@ def read_gt(path: Path) -> np.ndarray:
 
 def embed_camera(cam_dir: Path, step: int, embedder, clahe: Clahe, mode: str) -> CameraCrops:
     gt = read_gt(cam_dir / "gt.txt")
-    cap = cv2.VideoCapture(str(cam_dir / "video.mp4"))
     feats, ids, frames = [], [], []
-    index = 0
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        index += 1
-        if (index - 1) % step:
-            continue
+    for index, image in every_nth_frame(cam_dir / "video.mp4", step):
         rows = gt[gt[:, 0] == index]
         if not len(rows):
             continue
@@ -77,7 +69,6 @@ def embed_camera(cam_dir: Path, step: int, embedder, clahe: Clahe, mode: str) ->
         feats.append(f[keep])
         ids.append(rows[keep, 1].astype(int))
         frames.append(np.full(int(keep.sum()), index))
-    cap.release()
     return CameraCrops(np.concatenate(feats), np.concatenate(ids), np.concatenate(frames))
 
 

@@ -48,6 +48,7 @@ import cv2
 import numpy as np
 from reid_colour_align import CameraColourAligner, ColourReference
 from scipy.stats import rankdata
+from video_frames import every_nth_frame
 
 from tracker.models.reid.preprocess import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, l2_normalise_rows
 
@@ -178,16 +179,8 @@ def visibility(xyxy: np.ndarray) -> np.ndarray:
 
 def load_camera(cam_dir: Path, step: int, min_height_px: float = 24.0) -> CameraSamples:
     gt = np.loadtxt(cam_dir / "gt.txt", delimiter=",", ndmin=2)
-    cap = cv2.VideoCapture(str(cam_dir / "video.mp4"))
     frames, fr, ids, boxes, vis = {}, [], [], [], []
-    index = 0
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        index += 1
-        if (index - 1) % step:
-            continue
+    for index, image in every_nth_frame(cam_dir / "video.mp4", step):
         rows = gt[gt[:, 0] == index]
         if not len(rows):
             continue
@@ -203,7 +196,6 @@ def load_camera(cam_dir: Path, step: int, min_height_px: float = 24.0) -> Camera
         ids.append(rows[keep, 1].astype(int))
         boxes.append(xyxy[keep])
         vis.append(v[keep])
-    cap.release()
     return CameraSamples(frames, np.concatenate(fr), np.concatenate(ids), np.concatenate(boxes), np.concatenate(vis))
 
 
