@@ -444,8 +444,9 @@ class MultiObjectTracker:
         for t in self.tracks:
             if not t.is_confirmed or t.time_since_update != 0:
                 continue
-            box = t.last_xyxy if self.params.output_box == "detection" else t.predicted_xyxy()
-            now = BoxRecord(frame_index, np.array(box, dtype=np.float64), t.last_confidence)
+            box = np.array(t.last_xyxy if self.params.output_box == "detection" else t.predicted_xyxy(),
+                           dtype=np.float64)
+            now = BoxRecord(frame_index, box, t.last_confidence)
             before = t.last_output
             if before is not None and 0 < frame_index - before.frame_index - 1 <= self.fill_gap_max_frames:
                 filled += [(t.track_id, rec) for rec in interpolate_gap(before, now)]
@@ -455,7 +456,7 @@ class MultiObjectTracker:
             if emb is not None and not (f.has_feature[d] if d is not None else emb.any()):
                 emb = None
             outputs.append(TrackOutput(
-                track_id=t.track_id, xyxy=np.asarray(box, dtype=np.float64), confidence=t.last_confidence,
+                track_id=t.track_id, xyxy=box, confidence=t.last_confidence,
                 embedding=emb, overlap_iou=overlap_list[d] if d is not None else 0.0))
         return outputs, filled
 
